@@ -1,0 +1,99 @@
+# lib.sh: helpers sourced by run.sh and the per-engine scripts (bash only).
+# Results: one line per check, counted per engine in PASSED/FAILED (engine name -> count).
+
+declare -A PASSED=() FAILED=() SKIPPED=()
+ENGINE=${ENGINE:-setup}
+
+log() { printf '%s %s\n' "$(date +%T)" "$*" >&2; }
+
+pass() { # pass CHECK
+	PASSED[$ENGINE]=$((${PASSED[$ENGINE]:-0} + 1))
+	printf 'PASS %-10s %s\n' "$ENGINE" "$1"
+}
+
+fail() { # fail CHECK WHY...
+	local check=$1
+	shift
+	FAILED[$ENGINE]=$((${FAILED[$ENGINE]:-0} + 1))
+	# one line: the last non-empty line of the reason (engines quote the runtime's error there)
+	local why
+	why=$(printf '%s\n' "$*" | tr -d '\r' | sed '/^[[:space:]]*$/d' | tail -n 3 | tr '\n' ' ' | cut -c1-400)
+	printf 'FAIL %-10s %s: %s\n' "$ENGINE" "$check" "$why"
+}
+
+skip() { # skip CHECK WHY: a scenario this engine cannot express (not counted as passed or failed)
+	SKIPPED[$ENGINE]=$((${SKIPPED[$ENGINE]:-0} + 1))
+	printf 'SKIP %-10s %s: %s\n' "$ENGINE" "$1" "$2"
+}
+
+# check CHECK CONDITION-DESCRIPTION COMMAND...: pass if COMMAND succeeds, else fail with $OUT.
+check() {
+	local name=$1 what=$2
+	shift 2
+	if "$@"; then pass "$name"; else fail "$name" "$what; output: ${OUT:-}"; fi
+}
+
+# run CMD...: run with a timeout, output (stdout+stderr) in OUT, exit code in RC. Never fails.
+run() {
+	OUT=$(timeout --kill-after=5 "${CMD_TIMEOUT:-60}" "$@" 2>&1 </dev/null)
+	RC=$?
+	printf '+ %s\n%s\n[rc=%s]\n' "$*" "$OUT" "$RC" >>"$WORK/commands.log"
+	return 0
+}
+
+# contains NEEDLE: OUT contains NEEDLE
+contains() { [[ $OUT == *"$1"* ]]; }
+
+# cgroup_of PID CONTROLLER: the PID's cgroup path in a v1 CONTROLLER hierarchy
+cgroup_of() {
+	awk -F: -v c="$2" '{ n = split($2, a, ","); for (i = 1; i <= n; i++) if (a[i] == c) print $3 }' "/proc/$1/cgroup"
+}
+
+# own_cgroup: the deepest cgroup path this process is in (on a hybrid host only some
+# controllers place us below the root; nesting under the deepest one keeps us under all of them).
+own_cgroup() {
+	awk -F: '{ if (length($3) > length(best)) best = $3 } END { print (best == "" ? "/" : best) }' /proc/self/cgroup
+}
+
+# cgroup_mounts: mount points of every cgroup and cgroup2 hierarchy
+cgroup_mounts() {
+	awk '{ for (i = 7; i <= NF; i++) if ($i == "-") { if ($(i+1) == "cgroup" || $(i+1) == "cgroup2") print $5; break } }' /proc/self/mountinfo | sort -u
+}
+
+# wait_for SECONDS CMD...: retry CMD every 0.2s until it succeeds or SECONDS pass
+wait_for() {
+	local deadline=$((SECONDS + $1))
+	shift
+	until "$@"; do
+		((SECONDS < deadline)) || return 1
+		sleep 0.2
+	done
+}
+
+# stop_pid PID [SECONDS]: SIGTERM, wait, then SIGKILL one process we started
+stop_pid() {
+	local pid=$1 secs=${2:-20} i
+	[ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < secs * 5; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.2
+	done
+	log "pid $pid ignored SIGTERM for ${secs}s: SIGKILL"
+	kill -KILL "$pid" 2>/dev/null
+	sleep 0.2
+}
+
+# pids_mentioning STRING: pids other than this shell whose command line contains STRING
+# (bash builtins only, so the scan itself never matches)
+pids_mentioning() {
+	local f pid args
+	for f in /proc/[0-9]*/cmdline; do
+		pid=${f#/proc/}
+		pid=${pid%/cmdline}
+		[ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
+		mapfile -d '' args 2>/dev/null <"$f" || continue
+		[[ "${args[*]}" == *"$1"* ]] && echo "$pid"
+	done
+	return 0
+}
