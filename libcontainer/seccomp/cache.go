@@ -1,0 +1,105 @@
+package seccomp
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+)
+
+// compilerRevision changes whenever this package would compile the same
+// profile differently (e.g. a new ENOSYS prefix layout), so that development
+// builds, which share a build version, never reuse stale entries.
+const compilerRevision = "1"
+
+// cacheKey returns the hex SHA-256 of everything a compiled program depends
+// on: the profile (without listenerPath and listenerMetadata, which only
+// matter at run time), the architecture, the libseccomp version, the kernel
+// release (libseccomp checks the kernel's API level) and the husk build.
+func cacheKey(s *specs.LinuxSeccomp) (string, error) {
+	c := *s
+	c.ListenerPath, c.ListenerMetadata = "", ""
+	profile, err := json.Marshal(&c)
+	if err != nil {
+		return "", fmt.Errorf("hash seccomp profile: %w", err)
+	}
+	var uts unix.Utsname
+	if err := unix.Uname(&uts); err != nil {
+		return "", fmt.Errorf("hash seccomp profile: %w", &os.SyscallError{Syscall: "uname", Err: err})
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "husk-seccomp %s\x00%s\x00%s\x00%s\x00%s\x00",
+		compilerRevision, buildVersion(), Version(), runtime.GOARCH, unix.ByteSliceToString(uts.Release[:]))
+	h.Write(profile)
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// buildVersion identifies the husk binary: module version and VCS revision.
+func buildVersion() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	v := bi.Main.Version
+	for _, s := range bi.Settings {
+		if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+			v += " " + s.Value
+		}
+	}
+	return v
+}
+
+// cachePath is the file holding the entry for key.
+func cachePath(dir, key string) string {
+	return filepath.Join(dir, key+".json")
+}
+
+// cacheLoad reads the entry for key. A missing entry is an error that
+// matches os.ErrNotExist.
+func cacheLoad(dir, key string) (*Program, error) {
+	b, err := os.ReadFile(cachePath(dir, key))
+	if err != nil {
+		return nil, err
+	}
+	var p Program
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("decode %s: %w", cachePath(dir, key), err)
+	}
+	return &p, nil
+}
+
+// cacheStore writes the entry for key atomically: a temporary file renamed
+// into place, so concurrent husk processes never read half an entry.
+func cacheStore(dir, key string, p *Program) (retErr error) {
+	b, err := json.Marshal(p)
+	if err != nil {
+		return fmt.Errorf("encode seccomp program: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-"+key+"-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = os.Remove(tmp.Name())
+		}
+	}()
+	if _, err := tmp.Write(b); err != nil {
+		_ = tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), cachePath(dir, key))
+}
