@@ -8,12 +8,18 @@
 # and cgroup parents under this script's own cgroup, runs the scenarios, then stops every
 # daemon by PID and removes what it created, even on failure. The engines run in a private
 # mount namespace with tmpfs over the places they write outside their roots (/run, /dev/shm,
-# /var/lib/containers, /etc/docker), so nothing of theirs lands on the host.
+# /var/lib/containers, /etc/docker, /opt/containerd), so nothing of theirs lands on the host.
 # The last line is "N passed, N failed"; any failure (or a leak found at cleanup) exits 1.
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
+
+# Places the engines write outside their configured roots (besides /run and /dev/shm): podman's
+# blob cache, dockerd's key.json, the opt plugin of dockerd's managed containerd. Each gets a
+# private tmpfs in the engines' mount namespace; a missing one is created as a mount point first
+# and removed at the end.
+PRIVATE_DIRS="/var/lib/containers /etc/docker /opt/containerd"
 
 # outer_main: set up, run the engines in a private mount namespace, clean up, report.
 outer_main() {
@@ -50,7 +56,7 @@ outer_main() {
 	done
 	# mount points for the private tmpfs mounts: create the missing ones, remember them
 	CREATED_DIRS=()
-	for p in /var/lib/containers /etc/docker; do
+	for p in $PRIVATE_DIRS; do
 		if [ ! -e "$p" ]; then
 			mkdir -p "$p" && CREATED_DIRS+=("$p")
 		fi
@@ -164,7 +170,7 @@ outer_cleanup() {
 # inner_main: runs in the private mount namespace; one subshell per engine.
 inner_main() {
 	local p
-	for p in /run /dev/shm /var/lib/containers /etc/docker; do
+	for p in /run /dev/shm $PRIVATE_DIRS; do
 		mount -t tmpfs -o mode=755,size=256m "husk-engines" "$p" || { echo "mount tmpfs on $p failed" >&2; exit 1; }
 	done
 	chmod 1777 /dev/shm
