@@ -128,9 +128,7 @@ func hostBounding(t *testing.T) uint64 {
 }
 
 func TestApply(t *testing.T) {
-	if uid := os.Geteuid(); uid != 0 {
-		t.Skipf("requires root (uid is %d); run with: go test -exec sudo", uid)
-	}
+	requireRoot(t)
 	hostBnd := hostBounding(t)
 	tests := []struct {
 		name string
@@ -199,9 +197,7 @@ func TestApply(t *testing.T) {
 }
 
 func TestApplyErrors(t *testing.T) {
-	if uid := os.Geteuid(); uid != 0 {
-		t.Skipf("requires root (uid is %d); run with: go test -exec sudo", uid)
-	}
+	requireRoot(t)
 	tests := []struct {
 		name    string
 		spec    *specs.LinuxCapabilities
@@ -259,5 +255,18 @@ func BenchmarkApply(b *testing.B) {
 		if err := c.Apply(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// requireRoot skips t unless it runs as root in the initial user namespace,
+// where uid 1000 exists for the child to switch to.
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if uid := os.Geteuid(); uid != 0 {
+		t.Skipf("requires root (uid is %d); run with: go test -exec sudo", uid)
+	}
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil || strings.Join(strings.Fields(string(data)), " ") != "0 0 4294967295" {
+		t.Skip("requires root in the initial user namespace")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -36,6 +37,20 @@ func requireRoot(t *testing.T) {
 	if uid := os.Geteuid(); uid != 0 {
 		t.Skipf("requires root (uid is %d); run with: go test -exec sudo", uid)
 	}
+	if !initialUserNS() {
+		t.Skip("requires root in the initial user namespace")
+	}
+}
+
+// privileged reports whether the test runs as root in the initial user
+// namespace, where every source of a procfs root must work.
+func privileged() bool {
+	return os.Geteuid() == 0 && initialUserNS()
+}
+
+func initialUserNS() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	return err == nil && strings.Join(strings.Fields(string(data)), " ") == "0 0 4294967295"
 }
 
 func TestCleanPath(t *testing.T) {
@@ -75,7 +90,7 @@ func handles(t *testing.T) map[source]*Handle {
 	for _, src := range []source{sourceFsopen, sourceOpenTree, sourcePlain} {
 		h, err := openSource(src)
 		if err != nil {
-			if os.Geteuid() == 0 {
+			if privileged() {
 				t.Fatalf("open %v handle as root: %v", src, err)
 			}
 			t.Logf("source %v unavailable: %v", src, err)
@@ -177,7 +192,7 @@ func TestDefault(t *testing.T) {
 	if h1 != h2 {
 		t.Error("Default returned two handles")
 	}
-	if os.Geteuid() == 0 && h1.src != sourceFsopen {
+	if privileged() && h1.src != sourceFsopen {
 		t.Errorf("default source as root: got %v, want fsopen", h1.src)
 	}
 }
