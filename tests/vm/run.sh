@@ -1,0 +1,222 @@
+#!/bin/bash
+# Runs the VM lane: boots each guest under qemu (TCG by default) from the
+# cached image (build-image.sh), with a read-only disk made from an
+# artefacts directory, and reports the go test output each guest sends back
+# on its second serial port.
+#
+# Usage: tests/vm/run.sh [guest...]     guests: cgroup2 systemd selinux apparmor
+#                                       (default: all four)
+# Environment:
+#   VM_ARTEFACTS  directory whose *.test binaries run in each guest, with husk
+#                 and probe beside them (default <repo>/build/vm/artefacts)
+#   VM_TEST_ARGS  extra test binary arguments, e.g. "-test.run=TestCgroup2"
+#   VM_TIMEOUT    seconds one guest may take, boot included (default 900)
+#   VM_JOBS       guests booted at once (default 1; each gets VM_SMP vCPUs)
+#   VM_ACCEL      qemu accelerator (default tcg)
+#   VM_SMP, VM_MEM  vCPUs (default 2) and MiB of memory (default 2048)
+#   VM_DIR        cache and logs (default <repo>/build/vm)
+#
+# Prints each guest's go test output, one summary line per guest, and last
+# "N passed, N failed": go test results (--- PASS / --- FAIL lines, subtests
+# included) over all guests, plus one failure for each guest that did not
+# boot, timed out, or had a test binary exit non-zero without a --- FAIL line.
+# Exits 0 only when every guest finished and nothing failed.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+VM_DIR=${VM_DIR:-$repo/build/vm}
+VM_ARTEFACTS=${VM_ARTEFACTS:-$VM_DIR/artefacts}
+VM_TEST_ARGS=${VM_TEST_ARGS:-}
+VM_TIMEOUT=${VM_TIMEOUT:-900}
+VM_JOBS=${VM_JOBS:-1}
+VM_ACCEL=${VM_ACCEL:-tcg}
+VM_SMP=${VM_SMP:-2}
+VM_MEM=${VM_MEM:-2048}
+all_guests=(cgroup2 systemd selinux apparmor)
+
+log() { printf 'vm-test: %s\n' "$*" >&2; }
+die() {
+	log "error: $*"
+	exit 2
+}
+now() { date +%s; }
+
+guests=("$@")
+[ ${#guests[@]} -gt 0 ] || guests=("${all_guests[@]}")
+for g in "${guests[@]}"; do
+	case " ${all_guests[*]} " in
+	*" $g "*) ;;
+	*) die "unknown guest '$g' (want one of: ${all_guests[*]})" ;;
+	esac
+done
+[ "$(id -u)" = 0 ] || die "must run as root"
+[ -d "$VM_ARTEFACTS" ] || die "no artefacts directory $VM_ARTEFACTS (make vm-artefacts builds the default one)"
+
+# Every qemu we start, by PID, so that any exit path ends them.
+declare -A qemu_pid=()
+kill_guests() {
+	local g
+	for g in "${!qemu_pid[@]}"; do
+		kill -TERM "${qemu_pid[$g]}" 2>/dev/null && wait "${qemu_pid[$g]}" 2>/dev/null
+		unset "qemu_pid[$g]"
+	done
+}
+trap kill_guests EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+# 1. The image, from the cache or built now.
+t0=$(now)
+image=$("$here/build-image.sh" | tail -n1) || die "image build failed"
+[ -f "$image/stamp" ] || die "image build gave no image ($image)"
+t_image=$(($(now) - t0))
+
+# 2. The artefacts disk: the directory as given, plus the in-guest runner.
+t0=$(now)
+rundir=$VM_DIR/run
+rm -rf --one-file-system "$rundir"
+mkdir -p "$rundir/stage"
+cp -a "$VM_ARTEFACTS/." "$rundir/stage/"
+mkdir -p "$rundir/stage/.vm"
+install -m 0755 "$here/guest/run-tests" "$rundir/stage/.vm/run-tests"
+install -m 0644 "$here/guest/husk-vm-test.apparmor" "$rundir/stage/.vm/husk-vm-test.apparmor"
+printf '%s\n' "$VM_TEST_ARGS" >"$rundir/stage/.vm/test-args"
+size=$(($(du -sm "$rundir/stage" | cut -f1) + 64))
+mkfs.ext4 -q -F -L huskvm -E root_owner=0:0 -d "$rundir/stage" "$rundir/artefacts.img" "${size}M" ||
+	die "mkfs.ext4 of the artefacts disk failed"
+rm -rf --one-file-system "$rundir/stage"
+t_disk=$(($(now) - t0))
+log "image $image (${t_image}s), artefacts disk ${size}M from $VM_ARTEFACTS (${t_disk}s)"
+
+cmdline() {
+	local base="root=/dev/vda rw console=ttyS0 panic=-1 mitigations=off loglevel=4 husk.guest=$1"
+	local sd="init=/lib/systemd/systemd systemd.unit=husk-vm.target systemd.unified_cgroup_hierarchy=1"
+	case "$1" in
+	cgroup2) echo "$base init=/usr/local/sbin/husk-vm-init cgroup_no_v1=all selinux=0 apparmor=0" ;;
+	systemd) echo "$base $sd selinux=0 apparmor=0" ;;
+	selinux) echo "$base $sd security=selinux selinux=1 enforcing=1" ;;
+	apparmor) echo "$base $sd security=apparmor apparmor=1" ;;
+	esac
+}
+
+declare -A started=() booted=() done_at=() status=()
+start_guest() {
+	local g=$1 d=$rundir/$1
+	mkdir -p "$d"
+	qemu-system-x86_64 -name "husk-vm-$g" -machine pc -accel "$VM_ACCEL" -cpu max \
+		-smp "$VM_SMP" -m "$VM_MEM" -display none -monitor none -nic none -no-reboot \
+		-kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$(cmdline "$g")" \
+		-drive "file=$image/rootfs.img,format=raw,if=virtio,snapshot=on" \
+		-drive "file=$rundir/artefacts.img,format=raw,if=virtio,readonly=on" \
+		-serial "file:$d/console.log" -serial "file:$d/results.log" \
+		</dev/null >"$d/qemu.log" 2>&1 &
+	qemu_pid[$g]=$!
+	started[$g]=$(now)
+	log "guest $g: qemu pid ${qemu_pid[$g]} ($VM_ACCEL, ${VM_SMP} vCPU, ${VM_MEM}M)"
+}
+
+# alive PID: the child has not exited (zombies count as exited).
+alive() {
+	local st
+	st=$(cut -d')' -f2 "/proc/$1/stat" 2>/dev/null | awk '{ print $1 }') || return 1
+	[ -n "$st" ] && [ "$st" != Z ]
+}
+
+# 3. Boot the guests, VM_JOBS at a time, until each powers off, finishes or
+# times out.
+t_lane=$(now)
+pending=("${guests[@]}")
+while [ ${#pending[@]} -gt 0 ] || [ ${#qemu_pid[@]} -gt 0 ]; do
+	while [ ${#pending[@]} -gt 0 ] && [ ${#qemu_pid[@]} -lt "$VM_JOBS" ]; do
+		start_guest "${pending[0]}"
+		pending=("${pending[@]:1}")
+	done
+	sleep 1
+	for g in "${!qemu_pid[@]}"; do
+		res=$rundir/$g/results.log
+		t=$(now)
+		if [ -z "${booted[$g]:-}" ] && grep -qa '^HUSK-VM-BEGIN' "$res" 2>/dev/null; then
+			booted[$g]=$t
+			log "guest $g: booted in $((t - started[$g]))s"
+		fi
+		if [ -z "${done_at[$g]:-}" ] && grep -qa '^HUSK-VM-DONE' "$res" 2>/dev/null; then
+			done_at[$g]=$t
+		fi
+		if ! alive "${qemu_pid[$g]}"; then
+			wait "${qemu_pid[$g]}" 2>/dev/null
+			unset "qemu_pid[$g]"
+			[ -n "${done_at[$g]:-}" ] || done_at[$g]=$t
+			status[$g]=exited
+		elif [ -n "${done_at[$g]:-}" ] && [ $((t - done_at[$g])) -gt 30 ]; then
+			log "guest $g: finished but did not power off in 30s; killing qemu"
+			kill_one=${qemu_pid[$g]}
+			kill -KILL "$kill_one" 2>/dev/null
+			wait "$kill_one" 2>/dev/null
+			unset "qemu_pid[$g]"
+			status[$g]=killed
+		elif [ $((t - started[$g])) -gt "$VM_TIMEOUT" ]; then
+			kill_one=${qemu_pid[$g]}
+			kill -KILL "$kill_one" 2>/dev/null
+			wait "$kill_one" 2>/dev/null
+			unset "qemu_pid[$g]"
+			done_at[$g]=$t
+			status[$g]=timeout
+		fi
+	done
+done
+t_lane=$(($(now) - t_lane))
+
+# 4. Report.
+total_pass=0 total_fail=0 total_skip=0 bad_guests=()
+summary=()
+for g in "${guests[@]}"; do
+	d=$rundir/$g
+	tr -d '\r' <"$d/results.log" >"$d/results.txt" 2>/dev/null || : >"$d/results.txt"
+	echo "=== VM guest $g ($(cmdline "$g"))"
+	grep -av '^HUSK-VM-' "$d/results.txt" | sed -n '/./,$p'
+	pass=$(grep -Eac '^ *--- PASS' "$d/results.txt")
+	fail=$(grep -Eac '^ *--- FAIL' "$d/results.txt")
+	skip=$(grep -Eac '^ *--- SKIP' "$d/results.txt")
+	why=""
+	if [ "${status[$g]}" = timeout ]; then
+		why="timed out after ${VM_TIMEOUT}s"
+	fi
+	if ! grep -qa '^HUSK-VM-BEGIN' "$d/results.txt"; then
+		why="${why:+$why; }did not boot to the test runner"
+	elif ! grep -qa '^HUSK-VM-DONE' "$d/results.txt"; then
+		why="${why:+$why; }runner did not finish (guest crashed or powered off early)"
+	fi
+	while read -r _ msg; do
+		why="${why:+$why; }$msg"
+	done < <(grep -aE '^HUSK-VM-(PANIC|SETUP)' "$d/results.txt")
+	while read -r _ bin rc; do
+		[ "$rc" = 0 ] && continue
+		why="${why:+$why; }$bin exited $rc"
+		# A crash or panic leaves no --- FAIL line: count it.
+		[ "$fail" -gt 0 ] || fail=$((fail + 1))
+	done < <(grep -a '^HUSK-VM-EXIT' "$d/results.txt")
+	if [ -n "$why" ] && [ "$fail" -eq 0 ]; then
+		fail=1
+	fi
+	boot=-
+	[ -n "${booted[$g]:-}" ] && boot=$((booted[$g] - started[$g]))s
+	tests=-
+	[ -n "${booted[$g]:-}" ] && [ -n "${done_at[$g]:-}" ] && tests=$((done_at[$g] - booted[$g]))s
+	if [ -n "$why" ]; then
+		bad_guests+=("$g")
+		echo "--- console of guest $g (last 40 lines of $d/console.log):"
+		tr -d '\r' <"$d/console.log" 2>/dev/null | tail -n 40
+		[ -s "$d/qemu.log" ] && echo "--- qemu: $(tail -n 5 "$d/qemu.log")"
+		summary+=("vm-test: guest $g: FAIL: $why (boot $boot, tests $tests; $pass passed, $fail failed, $skip skipped)")
+	else
+		summary+=("vm-test: guest $g: ok (boot $boot, tests $tests; $pass passed, $fail failed, $skip skipped)")
+	fi
+	total_pass=$((total_pass + pass))
+	total_fail=$((total_fail + fail))
+	total_skip=$((total_skip + skip))
+done
+echo
+printf '%s\n' "${summary[@]}"
+echo "vm-test: ${#guests[@]} guest(s) in ${t_lane}s (image ${t_image}s, artefacts disk ${t_disk}s); logs in $rundir"
+echo "$total_pass passed, $total_fail failed, $total_skip skipped"
+[ ${#bad_guests[@]} -eq 0 ] && [ "$total_fail" -eq 0 ]
