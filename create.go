@@ -1,0 +1,22 @@
+package main
+
+import "github.com/urfave/cli/v2"
+
+var createCommand = &cli.Command{
+	Name:      "create",
+	Usage:     "create a container, leaving it ready for start",
+	ArgsUsage: "<container-id>",
+	Flags:     createFlags,
+	Action: func(c *cli.Context) error {
+		id, err := containerID(c)
+		if err != nil {
+			return err
+		}
+		ctr, err := createContainer(c, id)
+		if err != nil {
+			return err
+		}
+		ctr.Close()
+		return nil
+	},
+}

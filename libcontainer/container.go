@@ -1,0 +1,155 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/libcontainer/cgroups"
+)
+
+// Container is one container in a state directory. Methods that change it take the lock of
+// the container's directory, so concurrent husk commands on one ID are serialised.
+type Container struct {
+	root  string // --root
+	dir   string // root/id
+	state *State
+	lock  *os.File
+}
+
+// ID returns the container ID.
+func (c *Container) ID() string { return c.state.ID }
+
+// State returns the saved state.
+func (c *Container) State() *State { return c.state }
+
+// Dir returns the container's state directory.
+func (c *Container) Dir() string { return c.dir }
+
+// Load opens the container id under root and locks it until Close.
+func Load(root, id string) (*Container, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	lock, err := lockDir(dir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+		}
+		return nil, err
+	}
+	s, err := loadState(dir)
+	if err != nil {
+		lock.Close()
+		if errors.Is(err, ErrNotExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+		}
+		return nil, err
+	}
+	return &Container{root: root, dir: dir, state: s, lock: lock}, nil
+}
+
+// Close releases the container's lock.
+func (c *Container) Close() {
+	if c.lock != nil {
+		c.lock.Close()
+		c.lock = nil
+	}
+}
+
+// lockDir takes an exclusive flock on a container's state directory.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
+	}
+	return f, nil
+}
+
+// alive reports whether the init process recorded in the state still runs (and is the same
+// process: the start time rules out pid reuse).
+func (c *Container) alive() bool {
+	if c.state.Pid <= 0 {
+		return false
+	}
+	st, err := processStartTime(c.state.Pid)
+	return err == nil && st == c.state.StartTime
+}
+
+// Status derives the status from the live process, never from a stale file.
+func (c *Container) Status() Status {
+	if !c.alive() {
+		return Stopped
+	}
+	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
+		return Created
+	}
+	if m, err := c.cgroupManager(); err == nil {
+		if paused, err := m.Paused(); err == nil && paused {
+			return Paused
+		}
+	}
+	return Running
+}
+
+func (c *Container) cgroupManager() (cgroups.Manager, error) {
+	return cgroups.Load(c.state.Cgroup)
+}
+
+// OCIState returns the state in runc's `state` output shape.
+func (c *Container) OCIState() *OCIState {
+	s := c.Status()
+	pid := c.state.Pid
+	if s == Stopped {
+		pid = 0
+	}
+	return &OCIState{
+		State: specs.State{
+			Version:     specs.Version,
+			ID:          c.state.ID,
+			Status:      specs.ContainerState(s),
+			Pid:         pid,
+			Bundle:      c.state.Bundle,
+			Annotations: c.state.Annotations,
+		},
+		Rootfs:  c.state.Rootfs,
+		Created: c.state.Created,
+		Owner:   c.state.Owner,
+	}
+}
+
+// OCIState is runtime-spec's state plus runc's extra fields.
+type OCIState struct {
+	specs.State
+	Rootfs  string    `json:"rootfs"`
+	Created time.Time `json:"created"`
+	Owner   string    `json:"owner"`
+}
+
+// specState is the state hooks and seccomp agents receive.
+func (c *Container) specState(s Status) *specs.State {
+	return &specs.State{
+		Version:     specs.Version,
+		ID:          c.state.ID,
+		Status:      specs.ContainerState(s),
+		Pid:         c.state.Pid,
+		Bundle:      c.state.Bundle,
+		Annotations: c.state.Annotations,
+	}
+}

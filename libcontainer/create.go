@@ -1,0 +1,353 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/libcontainer/cgroups"
+	"github.com/husk-runtime/husk/libcontainer/cgroups/devices"
+	"github.com/husk-runtime/husk/libcontainer/hooks"
+	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
+	"github.com/husk-runtime/husk/libcontainer/seccomp"
+)
+
+// CreateOpts are the inputs of Create; the flags of `husk create`.
+type CreateOpts struct {
+	Root          string      // --root
+	ID            string      // container ID
+	Bundle        string      // absolute bundle directory
+	Spec          *specs.Spec // its config.json, validated
+	ConsoleSocket string      // --console-socket
+	PidFile       string      // --pid-file
+	PidfdSocket   string      // --pidfd-socket
+	NoPivot       bool        // --no-pivot
+	NoNewKeyring  bool        // --no-new-keyring
+	PreserveFds   int         // --preserve-fds plus LISTEN_FDS
+	SystemdCgroup bool        // --systemd-cgroup
+	Rootless      bool
+	// Stdio of the container; nil means the caller's own.
+	Stdin, Stdout, Stderr *os.File
+}
+
+// Create sets up a container and leaves its init waiting for Start. On error it leaves
+// nothing behind: no state directory, cgroup, mount or process.
+func Create(o *CreateOpts) (_ *Container, retErr error) {
+	if err := ValidateID(o.ID); err != nil {
+		return nil, err
+	}
+	spec := o.Spec
+	if spec.Process == nil {
+		return nil, errors.New("process: required by create")
+	}
+	if spec.Process.Terminal && o.ConsoleSocket == "" {
+		return nil, errors.New("process.terminal is true but no --console-socket was given")
+	}
+	if err := os.MkdirAll(o.Root, 0o711); err != nil {
+		return nil, fmt.Errorf("create --root %s: %w", o.Root, err)
+	}
+	dir := filepath.Join(o.Root, o.ID)
+	if err := os.Mkdir(dir, 0o711); err != nil {
+		if errors.Is(err, os.ErrExist) {
+			return nil, fmt.Errorf("container %q: %w", o.ID, ErrExist)
+		}
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		os.Remove(dir)
+		return nil, err
+	}
+	c := &Container{root: o.Root, dir: dir, lock: lock}
+	defer func() {
+		if retErr != nil {
+			os.RemoveAll(dir)
+			c.Close()
+		}
+	}()
+
+	rootfs := spec.Root.Path
+	if !filepath.IsAbs(rootfs) {
+		rootfs = filepath.Join(o.Bundle, rootfs)
+	}
+	st := &State{
+		ID:           o.ID,
+		Bundle:       o.Bundle,
+		Rootfs:       rootfs,
+		Created:      time.Now().UTC(),
+		Annotations:  spec.Annotations,
+		Config:       spec,
+		Rootless:     o.Rootless,
+		NoNewKeyring: o.NoNewKeyring,
+		Namespaces:   map[string]string{},
+	}
+	c.state = st
+
+	fifoPath := filepath.Join(dir, fifoName)
+	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
+		return nil, &os.PathError{Op: "mkfifo", Path: fifoPath, Err: err}
+	}
+	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer fifo.Close()
+
+	var res *specs.LinuxResources
+	cgPath := ""
+	if spec.Linux != nil {
+		res = deviceRules(spec.Linux)
+		cgPath = spec.Linux.CgroupsPath
+	}
+	mgr, err := cgroups.New(cgroups.Config{
+		Path: cgPath, Name: o.ID, Systemd: o.SystemdCgroup, Rootless: o.Rootless,
+		Annotations: spec.Annotations, Resources: res,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Create(); err != nil {
+		_ = mgr.Destroy()
+		return nil, err
+	}
+	defer func() {
+		if retErr != nil {
+			_ = mgr.Destroy()
+		}
+	}()
+	st.Cgroup = mgr.State()
+
+	var prog *seccomp.Program
+	if spec.Linux != nil && spec.Linux.Seccomp != nil {
+		prog, err = seccomp.Compile(spec.Linux.Seccomp, filepath.Join(o.Root, ".seccomp-cache"))
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	boot := &bootstrap{cgroupFiles: mgr.JoinFiles()}
+	newNS := map[string]bool{}
+	if spec.Linux != nil {
+		for i, ns := range spec.Linux.Namespaces {
+			t, ok := nsTypes[ns.Type]
+			if !ok {
+				return nil, fmt.Errorf("linux.namespaces[%d].type: unknown namespace type %q", i, ns.Type)
+			}
+			if ns.Path != "" {
+				boot.join = append(boot.join, [2]string{t.name, ns.Path})
+				st.Namespaces[t.name] = ns.Path
+			} else {
+				boot.cloneFlags |= t.flag
+				newNS[t.name] = true
+			}
+		}
+		boot.uidMap, boot.gidMap = spec.Linux.UIDMappings, spec.Linux.GIDMappings
+		for clock, off := range spec.Linux.TimeOffsets {
+			boot.timens = append(boot.timens, fmt.Sprintf("%s %d %d", clock, off.Secs, off.Nanosecs))
+		}
+	}
+
+	extra := []*os.File{fifo}
+	env := []string{envFifoFD + "=" + strconv.Itoa(3+o.PreserveFds+1)}
+	if spec.Process.Terminal {
+		sock, err := dialConsoleSocket(o.ConsoleSocket)
+		if err != nil {
+			return nil, err
+		}
+		defer sock.Close()
+		extra = append(extra, sock)
+		env = append(env, envConsoleFD+"="+strconv.Itoa(3+o.PreserveFds+2))
+	}
+	p, err := spawnInit(&spawnOpts{
+		boot: boot, extra: extra, preserve: o.PreserveFds, env: env,
+		stdin: stdioOr(o.Stdin, os.Stdin), stdout: stdioOr(o.Stdout, os.Stdout), stderr: stdioOr(o.Stderr, os.Stderr),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	defer func() {
+		if retErr != nil {
+			p.kill()
+		}
+		p.close()
+	}()
+	st.Pid = p.pid
+	if st.StartTime, err = processStartTime(p.pid); err != nil {
+		return nil, fmt.Errorf("container init %d: %w", p.pid, err)
+	}
+	for name := range newNS {
+		st.Namespaces[name] = "/proc/" + strconv.Itoa(p.pid) + "/ns/" + name
+	}
+	if err := mgr.Apply(p.pid); err != nil {
+		return nil, err
+	}
+	st.Cgroup = mgr.State()
+
+	hasHooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
+	cfg := &initConfig{
+		ContainerID: o.ID, Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: o.Bundle,
+		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
+		NewNS: newNS, Seccomp: prog, Hooks: hasHooks,
+	}
+	if err := p.conn.Send(initsync.MsgConfig, cfg); err != nil {
+		return nil, err
+	}
+	if err := c.parentLoop(p, spec); err != nil {
+		return nil, fmt.Errorf("create container: %w", err)
+	}
+	if err := saveState(dir, st); err != nil {
+		return nil, err
+	}
+	if o.PidFile != "" {
+		if err := writePidFile(o.PidFile, p.pid); err != nil {
+			return nil, err
+		}
+	}
+	if o.PidfdSocket != "" {
+		if err := sendPidfd(o.PidfdSocket, p.pid); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// deviceRules returns linux.resources with runc's device allow-list added after the
+// config's own rules, and each of linux.devices allowed, as runc does: a config's "deny all"
+// must not take /dev/null from the container.
+func deviceRules(l *specs.Linux) *specs.LinuxResources {
+	var res specs.LinuxResources
+	if l.Resources != nil {
+		res = *l.Resources
+	}
+	rules := append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
+	rules = append(rules, devices.DefaultAllowList()...)
+	for _, d := range l.Devices {
+		major, minor := d.Major, d.Minor
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+	}
+	res.Devices = rules
+	return &res
+}
+
+// parentLoop serves the init's Go-phase requests until it reports ready.
+func (c *Container) parentLoop(p *initProcess, spec *specs.Spec) error {
+	for {
+		m, fds, err := p.conn.Recv()
+		if err != nil {
+			closeFDs(fds)
+			if errors.Is(err, initsync.ErrClosed) {
+				return fmt.Errorf("container init exited: %s", p.waitStatus())
+			}
+			return err
+		}
+		switch m.Type {
+		case initsync.MsgHooks:
+			s := c.specState(Creating)
+			if err := hooks.Run("prestart", spec.Hooks.Prestart, s); err != nil {
+				return err
+			}
+			if err := hooks.Run("createRuntime", spec.Hooks.CreateRuntime, s); err != nil {
+				return err
+			}
+			if err := p.conn.Send(initsync.MsgHooksDone, nil); err != nil {
+				return err
+			}
+		case initsync.MsgSeccompFd:
+			err := c.sendSeccompFd(spec, p.pid, fds)
+			closeFDs(fds)
+			if err != nil {
+				return err
+			}
+			if err := p.conn.Send(initsync.MsgSeccompDone, nil); err != nil {
+				return err
+			}
+		case initsync.MsgReady:
+			closeFDs(fds)
+			return nil
+		default:
+			closeFDs(fds)
+			return fmt.Errorf("unexpected %q message from init", m.Type)
+		}
+	}
+}
+
+func (c *Container) sendSeccompFd(spec *specs.Spec, pid int, fds []int) error {
+	if len(fds) != 1 || spec.Linux == nil || spec.Linux.Seccomp == nil {
+		return errors.New("seccomp notify: bad fd message from init")
+	}
+	s := c.specState(Creating)
+	s.Pid = pid
+	return seccomp.SendNotifyFD(spec.Linux.Seccomp.ListenerPath, &specs.ContainerProcessState{
+		Version: specs.Version, Fds: []string{specs.SeccompFdName}, Pid: pid,
+		Metadata: spec.Linux.Seccomp.ListenerMetadata, State: *s,
+	}, fds[0])
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+func stdioOr(f, def *os.File) *os.File {
+	if f != nil {
+		return f
+	}
+	return def
+}
+
+func dialConsoleSocket(path string) (*os.File, error) {
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket: %w", err)
+	}
+	defer conn.Close()
+	f, err := conn.(*net.UnixConn).File()
+	if err != nil {
+		return nil, fmt.Errorf("--console-socket: %w", err)
+	}
+	return f, nil
+}
+
+// writePidFile writes pid atomically (a temp file and rename), as engines poll for it.
+func writePidFile(path string, pid int) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(abs), "."+filepath.Base(abs)+".tmp")
+	if err := os.WriteFile(tmp, []byte(strconv.Itoa(pid)), 0o644); err != nil {
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	if err := os.Rename(tmp, abs); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("--pid-file: %w", err)
+	}
+	return nil
+}
+
+// sendPidfd sends a pidfd of pid over the unix socket at path (--pidfd-socket).
+func sendPidfd(path string, pid int) error {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		return fmt.Errorf("--pidfd-socket: %w", os.NewSyscallError("pidfd_open", err))
+	}
+	defer unix.Close(fd)
+	conn, err := net.Dial("unix", path)
+	if err != nil {
+		return fmt.Errorf("--pidfd-socket: %w", err)
+	}
+	defer conn.Close()
+	_, _, err = conn.(*net.UnixConn).WriteMsgUnix([]byte("pidfd"), unix.UnixRights(fd), nil)
+	if err != nil {
+		return fmt.Errorf("--pidfd-socket: %w", err)
+	}
+	return nil
+}

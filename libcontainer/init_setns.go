@@ -1,0 +1,72 @@
+package libcontainer
+
+import (
+	"fmt"
+	"os"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/husk-runtime/husk/libcontainer/hooks"
+	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
+	"github.com/husk-runtime/husk/libcontainer/seccomp"
+)
+
+// setnsInit runs a process in an existing container (husk exec): the constructor has joined its
+// namespaces and cgroup; only the process settings remain.
+func setnsInit(conn *initsync.Conn, cfg *initConfig) error {
+	p := cfg.Process
+	if p.Terminal {
+		if err := setupConsole(p); err != nil {
+			return err
+		}
+	}
+	if err := setRlimits(p.Rlimits); err != nil {
+		return err
+	}
+	if err := setOOMScoreAdj(p.OOMScoreAdj); err != nil {
+		return err
+	}
+	if err := setupCwd(p.Cwd); err != nil {
+		return err
+	}
+	path, err := lookPath(p)
+	if err != nil {
+		return err
+	}
+	if cfg.Seccomp != nil && cfg.Seccomp.Notify {
+		if err := loadNotifyFilter(conn, cfg); err != nil {
+			return err
+		}
+	}
+	if err := conn.Send(initsync.MsgReady, nil); err != nil {
+		return err
+	}
+	return finalize(cfg, path)
+}
+
+// loadNotifyFilter loads a filter with a user-notification listener before the process is
+// released, and hands the listener to the parent, which passes it to linux.seccomp.listenerPath.
+func loadNotifyFilter(conn *initsync.Conn, cfg *initConfig) error {
+	fd, err := seccomp.Load(cfg.Seccomp)
+	if err != nil {
+		return fmt.Errorf("linux.seccomp: %w", err)
+	}
+	if fd < 0 {
+		return nil
+	}
+	defer os.NewFile(uintptr(fd), "seccomp-notify").Close()
+	if err := conn.Send(initsync.MsgSeccompFd, nil, fd); err != nil {
+		return err
+	}
+	_, err = conn.Expect(initsync.MsgSeccompDone, nil)
+	return err
+}
+
+// runContainerHooks runs createContainer/startContainer hooks from inside the container.
+func runContainerHooks(name string, hs []specs.Hook, cfg *initConfig) error {
+	st := &specs.State{
+		Version: specs.Version, ID: cfg.ContainerID, Status: specs.StateCreated,
+		Pid: os.Getpid(), Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations,
+	}
+	return hooks.Run(name, hs, st)
+}

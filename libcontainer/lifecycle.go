@@ -1,0 +1,209 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/libcontainer/hooks"
+)
+
+// Start releases a created container's init to execute the user process.
+func (c *Container) Start() error {
+	switch s := c.Status(); s {
+	case Created:
+	case Stopped:
+		return fmt.Errorf("cannot start container %q: %w", c.ID(), ErrStopped)
+	default:
+		return fmt.Errorf("cannot start container %q in status %s: %w", c.ID(), s, ErrNotCreated)
+	}
+	fifoPath := filepath.Join(c.dir, fifoName)
+	fifo, err := os.OpenFile(fifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("start container: %w", err)
+	}
+	defer fifo.Close()
+	pidfd, err := c.pidfd()
+	if err != nil {
+		return fmt.Errorf("start container: %w", err)
+	}
+	defer unix.Close(pidfd)
+	// The init writes one byte once it has opened the FIFO; if it dies first, its pidfd
+	// becomes readable instead.
+	fds := []unix.PollFd{{Fd: int32(fifo.Fd()), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return os.NewSyscallError("poll", err)
+		}
+		break
+	}
+	var b [1]byte
+	n, _ := unix.Read(int(fifo.Fd()), b[:])
+	if n != 1 {
+		return fmt.Errorf("start container %q: its init exited before it was started", c.ID())
+	}
+	if err := os.Remove(fifoPath); err != nil {
+		return err
+	}
+	spec := c.state.Config
+	if spec.Hooks != nil && len(spec.Hooks.Poststart) > 0 {
+		// runtime-spec v1.3: "If any poststart hook fails, the runtime MUST generate an
+		// error, stop the container, and continue the lifecycle at step 12" (delete).
+		if err := hooks.Run("poststart", spec.Hooks.Poststart, c.specState(Running)); err != nil {
+			if derr := c.Destroy(true); derr != nil {
+				return fmt.Errorf("%w (and delete: %v)", err, derr)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// pidfd opens a pidfd of the init, checking it is still the same process.
+func (c *Container) pidfd() (int, error) {
+	if c.state.Pid <= 0 {
+		return -1, ErrStopped
+	}
+	fd, err := unix.PidfdOpen(c.state.Pid, 0)
+	if err != nil {
+		if errors.Is(err, unix.ESRCH) {
+			return -1, ErrStopped
+		}
+		return -1, os.NewSyscallError("pidfd_open", err)
+	}
+	// Opened first, checked second: if the start time still matches, fd refers to our init.
+	if !c.alive() {
+		unix.Close(fd)
+		return -1, ErrStopped
+	}
+	return fd, nil
+}
+
+// Signal sends sig to the init, or with all to every process in the container's cgroup.
+func (c *Container) Signal(sig unix.Signal, all bool) error {
+	status := c.Status()
+	if status == Stopped && !all {
+		return fmt.Errorf("container %q: %w", c.ID(), ErrNotRunning)
+	}
+	if all {
+		m, err := c.cgroupManager()
+		if err != nil {
+			return err
+		}
+		if status == Paused && sig == unix.SIGKILL {
+			defer func() { _ = m.Thaw() }()
+		}
+		return m.Kill(sig)
+	}
+	fd, err := c.pidfd()
+	if err != nil {
+		return fmt.Errorf("container %q: %w", c.ID(), ErrNotRunning)
+	}
+	defer unix.Close(fd)
+	if err := unix.PidfdSendSignal(fd, sig, nil, 0); err != nil {
+		return os.NewSyscallError("pidfd_send_signal", err)
+	}
+	return nil
+}
+
+// waitExit waits up to timeout for the process behind pidfd to exit.
+func waitExit(pidfd int, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	for {
+		left := time.Until(deadline)
+		if left < 0 {
+			return false
+		}
+		n, err := unix.Poll(fds, int(left/time.Millisecond)+1)
+		if err == unix.EINTR {
+			continue
+		}
+		return err == nil && n > 0
+	}
+}
+
+// Destroy deletes the container: without force only a created or stopped one (runc deletes a
+// created, never-started container without -f; containerd relies on it). It kills what is
+// left, removes the cgroup and the state directory, then runs poststop hooks.
+func (c *Container) Destroy(force bool) error {
+	status := c.Status()
+	if (status == Running || status == Paused) && !force {
+		return fmt.Errorf("cannot delete container %q that is not stopped: %w", c.ID(), ErrRunning)
+	}
+	m, mErr := c.cgroupManager()
+	if status != Stopped {
+		if status == Paused && mErr == nil {
+			_ = m.Thaw()
+		}
+		if fd, err := c.pidfd(); err == nil {
+			_ = unix.PidfdSendSignal(fd, unix.SIGKILL, nil, 0)
+			if !waitExit(fd, 10*time.Second) {
+				unix.Close(fd)
+				return fmt.Errorf("delete container %q: init %d did not exit after SIGKILL", c.ID(), c.state.Pid)
+			}
+			unix.Close(fd)
+		}
+	}
+	if mErr == nil {
+		if err := m.Destroy(); err != nil {
+			return fmt.Errorf("delete container %q: %w", c.ID(), err)
+		}
+	}
+	if err := os.RemoveAll(c.dir); err != nil {
+		return fmt.Errorf("delete container %q: %w", c.ID(), err)
+	}
+	spec := c.state.Config
+	if spec != nil && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
+		// "If any poststop hook fails, the runtime MUST log a warning, but the remaining
+		// hooks and lifecycle continue."
+		if err := hooks.Run("poststop", spec.Hooks.Poststop, c.specState(Stopped)); err != nil {
+			slog.Warn("poststop hook failed", "id", c.ID(), "err", err)
+		}
+	}
+	return nil
+}
+
+// List returns the IDs of the containers under root.
+func List(root string) ([]string, error) {
+	ents, err := os.ReadDir(root)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var ids []string
+	for _, e := range ents {
+		if e.IsDir() && ValidateID(e.Name()) == nil {
+			ids = append(ids, e.Name())
+		}
+	}
+	return ids, nil
+}
+
+// LoadUnlocked reads a container's state without taking its lock (list and state are
+// read-only and must not wait behind a long command).
+func LoadUnlocked(root, id string) (*Container, error) {
+	if err := ValidateID(id); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(root, id)
+	s, err := loadState(dir)
+	if err != nil {
+		if errors.Is(err, ErrNotExist) {
+			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+		}
+		return nil, err
+	}
+	return &Container{root: root, dir: dir, state: s}, nil
+}

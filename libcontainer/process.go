@@ -1,0 +1,227 @@
+package libcontainer
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/libcontainer/internal/exeseal"
+	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
+	"github.com/husk-runtime/husk/libcontainer/nsenter"
+	"github.com/husk-runtime/husk/libcontainer/seccomp"
+)
+
+// Environment variables husk init reads its fd numbers from.
+const (
+	envFifoFD    = "_HUSK_FIFOFD"
+	envConsoleFD = "_HUSK_CONSOLEFD"
+	envLogLevel  = "_HUSK_LOGLEVEL"
+)
+
+// initConfig is the Go-phase configuration the parent sends to `husk init`.
+type initConfig struct {
+	Setns        bool             `json:"setns,omitempty"` // exec into a running container
+	ContainerID  string           `json:"id"`
+	Spec         *specs.Spec      `json:"spec"`
+	Process      *specs.Process   `json:"process"`
+	Rootfs       string           `json:"rootfs,omitempty"`
+	Bundle       string           `json:"bundle,omitempty"`
+	NoPivot      bool             `json:"no_pivot,omitempty"`
+	NoNewKeyring bool             `json:"no_new_keyring,omitempty"`
+	PreserveFds  int              `json:"preserve_fds,omitempty"`
+	NewNS        map[string]bool  `json:"new_ns,omitempty"` // namespace types created for this container
+	Seccomp      *seccomp.Program `json:"seccomp,omitempty"`
+	Hooks        bool             `json:"hooks,omitempty"` // stop for prestart/createRuntime hooks
+	ProcessLabel string           `json:"process_label,omitempty"`
+	AppArmor     string           `json:"apparmor,omitempty"`
+}
+
+// bootstrap is the message for the C constructor.
+type bootstrap struct {
+	cgroupFiles []string
+	join        [][2]string // type, path; user first is handled in C
+	cloneFlags  int
+	timens      []string
+	uidMap      []specs.LinuxIDMapping
+	gidMap      []specs.LinuxIDMapping
+}
+
+func (b *bootstrap) encode() []byte {
+	var sb strings.Builder
+	for _, f := range b.cgroupFiles {
+		sb.WriteString("cgroup " + f + "\n")
+	}
+	for _, j := range b.join {
+		sb.WriteString("join " + j[0] + " " + j[1] + "\n")
+	}
+	if b.cloneFlags != 0 {
+		sb.WriteString("clone " + strconv.Itoa(b.cloneFlags) + "\n")
+	}
+	for _, t := range b.timens {
+		sb.WriteString("timens " + t + "\n")
+	}
+	return []byte(sb.String())
+}
+
+// initProcess is a started `husk init` seen from the parent.
+type initProcess struct {
+	cmd  *exec.Cmd
+	conn *initsync.Conn
+	sock *os.File // parent end of the sync socket
+	pid  int      // the process that runs the container program
+}
+
+// spawnOpts are the inputs of spawnInit.
+type spawnOpts struct {
+	boot     *bootstrap
+	extra    []*os.File // passed after the preserved fds, in order: fifo, console (optional)
+	preserve int        // fds 3..3+preserve-1 of ours pass through unchanged
+	env      []string   // extra _HUSK_* variables
+	stdin    *os.File
+	stdout   *os.File
+	stderr   *os.File
+}
+
+// spawnInit starts `husk init` from a sealed copy of this binary and runs the bootstrap phase.
+// On error nothing is left running.
+func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
+	exe, err := exeseal.Open()
+	if err != nil {
+		return nil, err
+	}
+	defer exe.Close()
+	parent, child, err := initsync.Pair()
+	if err != nil {
+		return nil, err
+	}
+	defer child.Close()
+	files := make([]*os.File, 0, o.preserve+2+len(o.extra))
+	for i := 0; i < o.preserve; i++ {
+		files = append(files, os.NewFile(uintptr(3+i), "preserved"))
+	}
+	syncFD := 3 + len(files)
+	files = append(files, child)
+	files = append(files, o.extra...)
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Args:       []string{"husk", "init"},
+		Env:        append([]string{nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.env...),
+		Stdin:      o.stdin,
+		Stdout:     o.stdout,
+		Stderr:     o.stderr,
+		ExtraFiles: files,
+	}
+	if err := cmd.Start(); err != nil {
+		parent.Close()
+		return nil, fmt.Errorf("start container init: %w", err)
+	}
+	p := &initProcess{cmd: cmd, conn: initsync.NewConn(int(parent.Fd())), sock: parent}
+	defer func() {
+		if retErr != nil {
+			p.kill()
+		}
+	}()
+	if err := p.conn.SendRaw(o.boot.encode()); err != nil {
+		return p, err
+	}
+	for {
+		b, _, err := p.conn.RecvRaw()
+		if err != nil {
+			if errors.Is(err, initsync.ErrClosed) {
+				return p, fmt.Errorf("container init exited during bootstrap: %s", p.waitStatus())
+			}
+			return p, err
+		}
+		msg := string(b)
+		switch {
+		case msg == "usermap":
+			if err := writeIDMaps(cmd.Process.Pid, o.boot.uidMap, o.boot.gidMap); err != nil {
+				return p, err
+			}
+			if err := p.conn.SendRaw([]byte("ok")); err != nil {
+				return p, err
+			}
+		case strings.HasPrefix(msg, "pid "):
+			p.pid, err = strconv.Atoi(msg[4:])
+			if err != nil {
+				return p, fmt.Errorf("bad pid message %q", msg)
+			}
+			if p.pid != cmd.Process.Pid {
+				// The intermediate process forked the init into the pid namespace and exits.
+				_ = cmd.Wait()
+			}
+			return p, nil
+		case strings.HasPrefix(msg, "error "):
+			return p, errors.New(msg[6:])
+		default:
+			return p, fmt.Errorf("unexpected bootstrap message %q", msg)
+		}
+	}
+}
+
+func (p *initProcess) waitStatus() string {
+	if err := p.cmd.Wait(); err != nil {
+		return err.Error()
+	}
+	return "exit status 0"
+}
+
+// kill ends the init and the intermediate process, and reaps them.
+func (p *initProcess) kill() {
+	if p.pid > 0 && p.pid != p.cmd.Process.Pid {
+		_ = unix.Kill(p.pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(p.pid, &ws, 0, nil)
+	}
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Kill()
+		_ = p.cmd.Wait()
+	}
+	p.close()
+}
+
+func (p *initProcess) close() {
+	if p.sock != nil {
+		p.sock.Close()
+		p.sock = nil
+	}
+}
+
+func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
+	format := func(m []specs.LinuxIDMapping) string {
+		var sb strings.Builder
+		for _, e := range m {
+			fmt.Fprintf(&sb, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
+		}
+		return sb.String()
+	}
+	base := "/proc/" + strconv.Itoa(pid) + "/"
+	if err := os.WriteFile(base+"uid_map", []byte(format(uids)), 0); err != nil {
+		return fmt.Errorf("linux.uidMappings: %w", err)
+	}
+	if err := os.WriteFile(base+"gid_map", []byte(format(gids)), 0); err != nil {
+		return fmt.Errorf("linux.gidMappings: %w", err)
+	}
+	return nil
+}
+
+// nsTypes maps runtime-spec namespace types to nsenter's names and clone flags.
+var nsTypes = map[specs.LinuxNamespaceType]struct {
+	name string
+	flag int
+}{
+	specs.PIDNamespace:     {"pid", unix.CLONE_NEWPID},
+	specs.NetworkNamespace: {"net", unix.CLONE_NEWNET},
+	specs.MountNamespace:   {"mnt", unix.CLONE_NEWNS},
+	specs.IPCNamespace:     {"ipc", unix.CLONE_NEWIPC},
+	specs.UTSNamespace:     {"uts", unix.CLONE_NEWUTS},
+	specs.UserNamespace:    {"user", unix.CLONE_NEWUSER},
+	specs.CgroupNamespace:  {"cgroup", unix.CLONE_NEWCGROUP},
+	specs.TimeNamespace:    {"time", unix.CLONE_NEWTIME},
+}
