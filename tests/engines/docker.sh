@@ -22,14 +22,14 @@ docker_start() {
 		--add-runtime "husk=$RUNTIME" >"$DKD/dockerd.log" 2>&1 &
 	echo $! >"$DKD/dockerd.started"
 	if ! wait_for 60 eval '"${DOCKER[@]}" version >/dev/null 2>&1'; then
-		fail start "dockerd did not answer in 60s: $(tail -n 3 "$DKD/dockerd.log")"
+		fail start "dockerd did not answer in 60s" "$(tail -n 3 "$DKD/dockerd.log")"
 		return 1
 	fi
 	run "${DOCKER[@]}" info --format '{{json .Runtimes}}'
 	check "dockerd --add-runtime husk registered" "want husk in docker info" eval 'contains "\"husk\""'
 	run "${DOCKER[@]}" load -i "$IMAGE_TAR"
 	if [ "$RC" != 0 ] || ! contains huskbox; then
-		fail "docker load" "$OUT"
+		fail "docker load" "rc=$RC" "$OUT"
 		return 1
 	fi
 	pass "start + docker load"
@@ -48,7 +48,7 @@ docker_scenarios() {
 	run "${DOCKER[@]}" "${DK_RUN[@]}" -d --name det1 --memory 64m --memory-swap 64m huskbox \
 		sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
 	if [ "$RC" != 0 ]; then
-		fail "detached run" "$OUT"
+		fail "detached run" "rc=$RC" "$OUT"
 	else
 		id=$(dk_inspect det1 '{{.Id}}')
 		token=tok-$RANDOM$RANDOM

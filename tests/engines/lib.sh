@@ -11,14 +11,12 @@ pass() { # pass CHECK
 	printf 'PASS %-10s %s\n' "$ENGINE" "$1"
 }
 
-fail() { # fail CHECK WHY...
-	local check=$1
-	shift
+fail() { # fail CHECK WHY [OUTPUT]: one line; of OUTPUT only its end, where engines quote the runtime's error
+	local check=$1 why=$2 out=${3:-}
 	FAILED[$ENGINE]=$((${FAILED[$ENGINE]:-0} + 1))
-	# one line: the last non-empty line of the reason (engines quote the runtime's error there)
-	local why
-	why=$(printf '%s\n' "$*" | tr -d '\r' | sed '/^[[:space:]]*$/d' | tail -n 3 | tr '\n' ' ' | cut -c1-400)
-	printf 'FAIL %-10s %s: %s\n' "$ENGINE" "$check" "$why"
+	out=$(printf '%s' "$out" | tr '\r\n' '  ' | sed 's/  */ /g')
+	[ ${#out} -gt 320 ] && out="...${out: -320}"
+	printf 'FAIL %-10s %s: %s%s\n' "$ENGINE" "$check" "$why" "${out:+ | $out}"
 }
 
 skip() { # skip CHECK WHY: a scenario this engine cannot express (not counted as passed or failed)
@@ -30,7 +28,7 @@ skip() { # skip CHECK WHY: a scenario this engine cannot express (not counted as
 check() {
 	local name=$1 what=$2
 	shift 2
-	if "$@"; then pass "$name"; else fail "$name" "$what; output: ${OUT:-}"; fi
+	if "$@"; then pass "$name"; else fail "$name" "$what" "${OUT:-}"; fi
 }
 
 # run CMD...: run with a timeout, output (stdout+stderr) in OUT, exit code in RC. Never fails.
@@ -93,7 +91,28 @@ pids_mentioning() {
 		pid=${pid%/cmdline}
 		[ "$pid" = $$ ] || [ "$pid" = "$BASHPID" ] && continue
 		mapfile -d '' args 2>/dev/null <"$f" || continue
-		[[ "${args[*]}" == *"$1"* ]] && echo "$pid"
+		[ ${#args[@]} -gt 0 ] && [[ "${args[*]}" == *"$1"* ]] && echo "$pid"
 	done
 	return 0
+}
+
+# descendants PID: every live descendant of PID, parents before children (bash builtins only)
+descendants() {
+	local -A kids=()
+	local f line pid rest queue=("$1") p
+	for f in /proc/[0-9]*/stat; do
+		read -r line 2>/dev/null <"$f" || continue
+		pid=${line%% *}
+		rest=${line##*) }
+		rest=${rest#* }
+		kids[${rest%% *}]+=" $pid"
+	done
+	while [ ${#queue[@]} -gt 0 ]; do
+		p=${queue[0]}
+		queue=("${queue[@]:1}")
+		for pid in ${kids[$p]:-}; do
+			echo "$pid"
+			queue+=("$pid")
+		done
+	done
 }

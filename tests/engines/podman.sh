@@ -46,7 +46,7 @@ runroot = "$PMD/runroot"
 TOML
 	run "${PODMAN[@]}" load -i "$IMAGE_TAR"
 	if [ "$RC" != 0 ]; then
-		fail "podman load" "$OUT"
+		fail "podman load" "rc=$RC" "$OUT"
 		return 1
 	fi
 	pass "podman load"
@@ -65,7 +65,7 @@ podman_scenarios() {
 	run "${PODMAN[@]}" "${PM_RUN[@]}" -d --name det1 --memory 64m --memory-swap 64m huskbox \
 		sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
 	if [ "$RC" != 0 ]; then
-		fail "detached run" "$OUT"
+		fail "detached run" "rc=$RC" "$OUT"
 	else
 		id=$(pm_inspect det1 '{{.Id}}')
 		token=tok-$RANDOM$RANDOM

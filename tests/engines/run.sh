@@ -94,8 +94,18 @@ outer_cleanup() {
 	local rc=$? m d pid leaks=() i
 	trap - EXIT INT TERM
 	if [ -n "${INNER_PID:-}" ]; then
-		kill -TERM "$INNER_PID" 2>/dev/null
+		# interrupted: stop the inner run and everything it started (engine clients, daemons)
+		log "interrupted: stopping the run (pid $INNER_PID) and its children"
+		echo "interrupted 0 1 0" >>"$WORK/results"
+		local tree
+		tree=("$INNER_PID" $(descendants "$INNER_PID"))
+		kill -TERM "${tree[@]}" 2>/dev/null
 		wait "$INNER_PID" 2>/dev/null
+		for i in $(seq 50); do
+			kill -0 "${tree[@]}" 2>/dev/null || break
+			sleep 0.2
+		done
+		kill -KILL "${tree[@]}" 2>/dev/null
 	fi
 	ENGINE=cleanup
 	# anything still running that names the work dir is ours (daemons, shims, conmon)
