@@ -94,35 +94,32 @@ type cgroupLayout struct {
 }
 
 // setupCgroups must run in a fresh private mount namespace that is also a
-// fresh cgroup namespace. It mounts a private tmpfs on /sys/fs/cgroup and
-// every cgroup v1 hierarchy again below it. A cgroup mount made inside a
-// cgroup namespace is rooted at the namespace root (our own cgroup), so
-// "/" in every hierarchy is our cgroup. A cgroup2 hierarchy beside v1 ones
-// (hybrid layout) is left out. On a pure cgroup2 host, cgroup2 is mounted
-// again on /sys/fs/cgroup.
+// fresh cgroup namespace. It detaches every mount at or under /sys/fs/cgroup
+// (a shadowed mount would still show in mountinfo, which runtimes read),
+// mounts a private tmpfs on /sys/fs/cgroup and every cgroup v1 hierarchy
+// again below it. A cgroup mount made inside a cgroup namespace is rooted at
+// the namespace root (our own cgroup), so "/" in every hierarchy is our
+// cgroup. A cgroup2 hierarchy beside v1 ones (hybrid layout) is left out. On
+// a pure cgroup2 host, cgroup2 is mounted again on /sys/fs/cgroup.
 func setupCgroups() (*cgroupLayout, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, fmt.Errorf("open mountinfo: %w", err)
-	}
-	mounts, err := parseMountinfo(f)
-	f.Close()
+	mounts, err := readMountinfo()
 	if err != nil {
 		return nil, err
 	}
 	const flags = unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC | unix.MS_RELATIME
 	var layout cgroupLayout
 	var v1 []mountEntry
+	var below []string // every mount point at or under cgroupRoot, in mount order
+	pureV2 := false
 	seen := map[string]bool{}
 	for _, m := range mounts {
 		under := strings.HasPrefix(m.mountPoint, cgroupRoot+"/")
+		if under || m.mountPoint == cgroupRoot {
+			below = append(below, m.mountPoint)
+		}
 		switch {
 		case m.fsType == "cgroup2" && m.mountPoint == cgroupRoot:
-			if err := unix.Mount("cgroup2", cgroupRoot, "cgroup2", flags, ""); err != nil {
-				return nil, &os.PathError{Op: "mount cgroup2", Path: cgroupRoot, Err: err}
-			}
-			layout.hierarchies = []string{cgroupRoot}
-			return &layout, nil
+			pureV2 = true
 		case m.fsType == "cgroup2" && under:
 			layout.hidden = append(layout.hidden, m.mountPoint)
 		case m.fsType == "cgroup" && under && !seen[m.mountPoint]:
@@ -130,7 +127,7 @@ func setupCgroups() (*cgroupLayout, error) {
 			v1 = append(v1, m)
 		}
 	}
-	if len(v1) == 0 {
+	if !pureV2 && len(v1) == 0 {
 		return nil, errors.New("set up cgroups: no cgroup hierarchy mounted under " + cgroupRoot)
 	}
 	type link struct{ name, target string }
@@ -147,6 +144,19 @@ func setupCgroups() (*cgroupLayout, error) {
 			}
 			links = append(links, link{e.Name(), t})
 		}
+	}
+	// Children are listed after their parents: detach in reverse order.
+	for i := len(below) - 1; i >= 0; i-- {
+		if err := unix.Unmount(below[i], unix.MNT_DETACH); err != nil && !errors.Is(err, unix.EINVAL) {
+			return nil, &os.PathError{Op: "umount", Path: below[i], Err: err}
+		}
+	}
+	if pureV2 {
+		if err := unix.Mount("cgroup2", cgroupRoot, "cgroup2", flags, ""); err != nil {
+			return nil, &os.PathError{Op: "mount cgroup2", Path: cgroupRoot, Err: err}
+		}
+		layout.hierarchies = []string{cgroupRoot}
+		return &layout, nil
 	}
 	if err := unix.Mount("huskbench-cgroup", cgroupRoot, "tmpfs", flags, "mode=755,size=1m"); err != nil {
 		return nil, &os.PathError{Op: "mount tmpfs", Path: cgroupRoot, Err: err}
@@ -167,6 +177,15 @@ func setupCgroups() (*cgroupLayout, error) {
 		}
 	}
 	return &layout, nil
+}
+
+func readMountinfo() ([]mountEntry, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, fmt.Errorf("open mountinfo: %w", err)
+	}
+	defer f.Close()
+	return parseMountinfo(f)
 }
 
 // cgroupProcs returns the pids in the cgroup tree at dir.
