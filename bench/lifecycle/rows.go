@@ -35,10 +35,18 @@ func (b *bench) each(row string, n int, fn func(round, i int, rt *runtimeUT) err
 			}
 			if err := fn(r, i, b.rts[i]); err != nil {
 				failed[i] = true
-				b.res.fail(b.rts[i].label, keys, err)
+				b.fail(b.rts[i].label, keys, err)
 				logf("%s: %v", row, err)
 			}
 		}
+	}
+}
+
+// fail records err against label's metrics, unless the benchmark is being
+// interrupted (then the error is ours, not the runtime's).
+func (b *bench) fail(label string, metrics []string, err error) {
+	if b.ctx.Err() == nil {
+		b.res.fail(label, metrics, err)
 	}
 }
 
@@ -316,7 +324,7 @@ func (b *bench) rowMany() {
 				}
 			}
 			broken[i] = true
-			b.res.fail(rt.label, keys, fmt.Errorf("container %d of %d: %w", c+1, n, err))
+			b.fail(rt.label, keys, fmt.Errorf("container %d of %d: %w", c+1, n, err))
 			logf("many: %v", err)
 		})
 	}
@@ -339,7 +347,7 @@ func (b *bench) rowMany() {
 			if !stateBad[i] {
 				if res, err := b.op(rt, "state", ids[i][(r*37)%len(ids[i])]); err != nil {
 					stateBad[i] = true
-					b.res.fail(rt.label, []string{"state_ms"}, err)
+					b.fail(rt.label, []string{"state_ms"}, err)
 				} else {
 					b.res.add("state_ms", rt.label, ms(res.dur))
 				}
@@ -347,7 +355,7 @@ func (b *bench) rowMany() {
 			if !listBad[i] {
 				if res, err := b.op(rt, "list"); err != nil {
 					listBad[i] = true
-					b.res.fail(rt.label, []string{"list_ms"}, err)
+					b.fail(rt.label, []string{"list_ms"}, err)
 				} else {
 					b.res.add("list_ms", rt.label, ms(res.dur))
 				}
@@ -363,7 +371,7 @@ func (b *bench) rowMany() {
 			res, err := b.op(rt, "delete", "-f", ids[i][c])
 			if err != nil {
 				delBad[i] = true
-				b.res.fail(rt.label, []string{"delete_created_ms"}, err)
+				b.fail(rt.label, []string{"delete_created_ms"}, err)
 				return
 			}
 			b.res.add("delete_created_ms", rt.label, ms(res.dur))
