@@ -2,6 +2,7 @@ package seccomp
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -58,7 +59,39 @@ func buildVersion() string {
 
 // cachePath is the file holding the entry for key.
 func cachePath(dir, key string) string {
-	return filepath.Join(dir, key+".json")
+	return filepath.Join(dir, key+".bpf")
+}
+
+// cacheMagic starts every cache entry. An entry is the magic, the flags
+// (uint32, host byte order), a notify byte, then the filter as the kernel's
+// struct sock_filter array. It is binary rather than JSON because decoding
+// the JSON took most of a cache hit.
+const cacheMagic = "husk-bpf\x01"
+
+func encodeEntry(p *Program) []byte {
+	b := append([]byte(cacheMagic), 0, 0, 0, 0, 0)
+	binary.NativeEndian.PutUint32(b[len(cacheMagic):], uint32(p.Flags))
+	if p.Notify {
+		b[len(b)-1] = 1
+	}
+	return append(b, encodeFilter(p.Filter)...)
+}
+
+func decodeEntry(b []byte) (*Program, error) {
+	head := len(cacheMagic) + 5
+	if len(b) < head || string(b[:len(cacheMagic)]) != cacheMagic {
+		return nil, fmt.Errorf("%w: not a husk cache entry", ErrInvalidProgram)
+	}
+	filter, err := decodeFilter(b[head:])
+	if err != nil {
+		return nil, err
+	}
+	p := &Program{
+		Filter: filter,
+		Flags:  uint(binary.NativeEndian.Uint32(b[len(cacheMagic):])),
+		Notify: b[head-1] == 1,
+	}
+	return p, p.check()
 }
 
 // cacheLoad reads the entry for key. A missing entry is an error that
@@ -68,20 +101,17 @@ func cacheLoad(dir, key string) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	var p Program
-	if err := json.Unmarshal(b, &p); err != nil {
+	p, err := decodeEntry(b)
+	if err != nil {
 		return nil, fmt.Errorf("decode %s: %w", cachePath(dir, key), err)
 	}
-	return &p, nil
+	return p, nil
 }
 
 // cacheStore writes the entry for key atomically: a temporary file renamed
 // into place, so concurrent husk processes never read half an entry.
 func cacheStore(dir, key string, p *Program) (retErr error) {
-	b, err := json.Marshal(p)
-	if err != nil {
-		return fmt.Errorf("encode seccomp program: %w", err)
-	}
+	b := encodeEntry(p)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
 	}

@@ -501,7 +501,7 @@ func TestCompileCache(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(cachePath(dir, key), []byte(`{"filter":"AAA"`), 0o600); err != nil {
+	if err := os.WriteFile(cachePath(dir, key), []byte("husk-bpf\x01\x00\x00\x00\x00\x00\x01\x02\x03"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	again, err := Compile(s, dir)
