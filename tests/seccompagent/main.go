@@ -125,4 +125,3 @@ func parseRights(oob []byte) ([]int, error) {
 	}
 	return fds, nil
 }
-
