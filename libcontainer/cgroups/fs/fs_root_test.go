@@ -89,6 +89,7 @@ func TestRealLifecycle(t *testing.T) {
 		},
 		Pids: &specs.LinuxPids{Limit: i64(64)},
 		BlockIO: &specs.LinuxBlockIO{
+			Weight: u16(500),
 			ThrottleReadBpsDevice:   []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: maj, Minor: min}, Rate: 1 << 20}},
 			ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: maj, Minor: min}, Rate: 300}},
 		},
@@ -121,6 +122,9 @@ func TestRealLifecycle(t *testing.T) {
 		if got := readBack(t, m.Path(c.key), c.file); got != c.want {
 			t.Errorf("%s: got %q, want %q", c.file, got, c.want)
 		}
+	}
+	if got := readBack(t, m.Path("blkio"), "blkio.bfq.weight"); !strings.Contains(got, "500") {
+		t.Errorf("blkio.bfq.weight: got %q, want 500", got)
 	}
 	if got := readBack(t, m.Path("memory"), "memory.oom_control"); !strings.Contains(got, "oom_kill_disable 1") {
 		t.Errorf("memory.oom_control: got %q, want oom_kill_disable 1", got)

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/husk-runtime/husk/libcontainer/cgroups/internal/cgcore"
@@ -61,9 +62,11 @@ func RequireCgroup2Mount(t testing.TB) *cgcore.Host {
 	return h
 }
 
-// Name returns a cgroup name unique to this test process and test.
+var seq atomic.Int64
+
+// Name returns a cgroup name unique to this test process and call.
 func Name(t testing.TB) string {
-	return fmt.Sprintf("husk-test-%d-%s", os.Getpid(), strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
+	return fmt.Sprintf("husk-test-%d-%d-%s", os.Getpid(), seq.Add(1), strings.NewReplacer("/", "-", " ", "-").Replace(t.Name()))
 }
 
 // Start runs a process for a test and kills and reaps it on cleanup.
