@@ -89,6 +89,9 @@ containerd_scenarios() {
 		check "64MiB limit on the host cgroup $PARENT/det1" "want cgroup $PARENT/det1" \
 			eval '[ "$cg" = "$PARENT/det1" ] && contains limit=67108864'
 
+		run script -qec "${CTR[*]} tasks exec -t --exec-id ex4 det1 tty" /dev/null
+		check "exec -t gives a tty (/dev/pts/N)" "want /dev/pts/, rc=$RC" eval '[ "$RC" = 0 ] && [[ $OUT =~ /dev/pts/[0-9] ]]'
+
 		run "${CTR[@]}" tasks ps det1
 		check "ctr tasks ps lists the init pid" "want pid $pid, rc=$RC" eval '[ "$RC" = 0 ] && contains "$pid"'
 

@@ -64,6 +64,9 @@ docker_scenarios() {
 		check "64MiB limit on the host cgroup $PARENT/<id>" "want cgroup $PARENT/$id" \
 			eval '[ "$cg" = "$PARENT/$id" ] && contains limit=67108864'
 
+		run "${DOCKER[@]}" exec -t det1 tty
+		check "exec -t gives a tty (/dev/pts/N)" "want /dev/pts/, rc=$RC" eval '[ "$RC" = 0 ] && [[ $OUT =~ /dev/pts/[0-9] ]]'
+
 		run "${DOCKER[@]}" top det1
 		check "docker top lists the processes" "want pid $pid, rc=$RC" eval '[ "$RC" = 0 ] && contains " $pid "'
 

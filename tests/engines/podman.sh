@@ -81,6 +81,9 @@ podman_scenarios() {
 		check "64MiB limit on the host cgroup $PARENT/libpod-<id>" "want cgroup $PARENT/libpod-$id" \
 			eval '[ "$cg" = "$PARENT/libpod-$id" ] && contains limit=67108864'
 
+		run "${PODMAN[@]}" exec -t det1 tty
+		check "exec -t gives a tty (/dev/pts/N)" "want /dev/pts/, rc=$RC" eval '[ "$RC" = 0 ] && [[ $OUT =~ /dev/pts/[0-9] ]]'
+
 		run "${PODMAN[@]}" top det1
 		check "podman top lists the processes" "want the sh/sleep processes, rc=$RC" \
 			eval '[ "$RC" = 0 ] && contains sleep'
