@@ -96,10 +96,16 @@ func Program(rules []Rule) (asm.Instructions, error) {
 		if r.Allow {
 			verdict = 1
 		}
+		unconditional := len(block) == 0
 		block = append(block, asm.Mov.Imm(asm.R0, verdict), asm.Return())
 		block[0] = block[0].WithSymbol(label(n))
 		insns = append(insns, block...)
 		n++
+		if unconditional {
+			// Every request stops here; the verifier rejects the
+			// unreachable rest.
+			return insns, nil
+		}
 	}
 	insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol(label(n)), asm.Return())
 	return insns, nil
