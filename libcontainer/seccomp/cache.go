@@ -18,7 +18,7 @@ import (
 // compilerRevision changes whenever this package would compile the same
 // profile differently (e.g. a new ENOSYS prefix layout), so that development
 // builds, which share a build version, never reuse stale entries.
-const compilerRevision = "1"
+const compilerRevision = "2"
 
 // cacheKey returns the hex SHA-256 of everything a compiled program depends
 // on: the profile (without listenerPath and listenerMetadata, which only

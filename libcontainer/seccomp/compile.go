@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	libseccomp "github.com/seccomp/libseccomp-golang"
@@ -170,17 +171,21 @@ func parse(s *specs.LinuxSeccomp) (*profile, error) {
 	return &p, nil
 }
 
-// parseArgs converts the args of one syscalls entry. All conditions of an
-// entry must hold (AND), but libseccomp allows one condition per argument
-// in a rule; conditions that repeat an argument index are therefore split
-// into one rule each (OR), as Docker's profiles expect.
+// maxCondSets bounds the rules one syscalls entry can expand to.
+const maxCondSets = 256
+
+// parseArgs converts the args of one syscalls entry. libseccomp allows one
+// condition per argument in a rule, and the runtime-spec does not say how
+// conditions combine. Conditions on different arguments are ANDed;
+// conditions that repeat an argument index are alternatives (ORed), so
+// each combination of one condition per argument becomes one rule. With a
+// single repeated index this is what runc does; unlike runc, a condition on
+// another argument still applies to every alternative (runc#2735).
 func parseArgs(args []specs.LinuxSeccompArg, field string) ([][]libseccomp.ScmpCondition, error) {
 	if len(args) == 0 {
 		return nil, nil
 	}
-	conds := make([]libseccomp.ScmpCondition, 0, len(args))
-	seen := map[uint]bool{}
-	repeated := false
+	var byIndex [6][]libseccomp.ScmpCondition
 	for i, a := range args {
 		f := fmt.Sprintf("%s.args[%d]", field, i)
 		op, ok := operators[a.Op]
@@ -204,16 +209,23 @@ func parseArgs(args []specs.LinuxSeccompArg, field string) ([][]libseccomp.ScmpC
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f, err)
 		}
-		repeated = repeated || seen[a.Index]
-		seen[a.Index] = true
-		conds = append(conds, c)
+		byIndex[a.Index] = append(byIndex[a.Index], c)
 	}
-	if !repeated {
-		return [][]libseccomp.ScmpCondition{conds}, nil
-	}
-	sets := make([][]libseccomp.ScmpCondition, len(conds))
-	for i, c := range conds {
-		sets[i] = []libseccomp.ScmpCondition{c}
+	sets := [][]libseccomp.ScmpCondition{nil}
+	for _, alts := range byIndex {
+		if len(alts) == 0 {
+			continue
+		}
+		if len(sets)*len(alts) > maxCondSets {
+			return nil, fmt.Errorf("%s.args: %d or more combinations of repeated argument indices (at most %d)", field, len(sets)*len(alts), maxCondSets)
+		}
+		next := make([][]libseccomp.ScmpCondition, 0, len(sets)*len(alts))
+		for _, set := range sets {
+			for _, c := range alts {
+				next = append(next, append(slices.Clip(set), c))
+			}
+		}
+		sets = next
 	}
 	return sets, nil
 }

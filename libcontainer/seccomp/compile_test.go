@@ -249,6 +249,8 @@ func TestCompileEvaluate(t *testing.T) {
 						{Index: 0, Value: 1, Op: specs.OpEqualTo}, {Index: 2, Value: 3, Op: specs.OpEqualTo}}},
 					{Names: []string{"write"}, Action: specs.ActErrno, Args: []specs.LinuxSeccompArg{
 						{Index: 0, Value: 1, Op: specs.OpEqualTo}, {Index: 0, Value: 2, Op: specs.OpEqualTo}}},
+					{Names: []string{"socket"}, Action: specs.ActErrno, ErrnoRet: uintp(uint(unix.EACCES)), Args: []specs.LinuxSeccompArg{
+						{Index: 0, Value: 2, Op: specs.OpEqualTo}, {Index: 0, Value: 16, Op: specs.OpEqualTo}, {Index: 1, Value: 2, Op: specs.OpEqualTo}}},
 				},
 			},
 			calls: func(t *testing.T) []call {
@@ -259,6 +261,11 @@ func TestCompileEvaluate(t *testing.T) {
 					{name: "write", args: [6]uint64{1}, want: retErrno(unix.EPERM)},
 					{name: "write", args: [6]uint64{2}, want: retErrno(unix.EPERM)},
 					{name: "write", args: [6]uint64{3}, want: retAllow},
+					// (a0 == 2 || a0 == 16) && a1 == 2
+					{name: "socket", args: [6]uint64{2, 2}, want: retErrno(unix.EACCES)},
+					{name: "socket", args: [6]uint64{16, 2}, want: retErrno(unix.EACCES)},
+					{name: "socket", args: [6]uint64{1, 2}, want: retAllow},
+					{name: "socket", args: [6]uint64{2, 1}, want: retAllow},
 				}
 			},
 		},
@@ -428,6 +435,8 @@ func TestCompileInvalid(t *testing.T) {
 			`linux.seccomp.syscalls[0].names[1]: empty name`},
 		{"unknown operator", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: arg(specs.LinuxSeccompArg{Op: "SCMP_CMP_FOO"})},
 			`linux.seccomp.syscalls[1].args[0].op: unknown operator "SCMP_CMP_FOO"`},
+		{"too many combinations", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: []specs.LinuxSyscall{{Names: []string{"read"}, Action: specs.ActErrno,
+			Args: manyArgs()}}}, `linux.seccomp.syscalls[0].args: 512 or more combinations of repeated argument indices (at most 256)`},
 		{"arg index", specs.LinuxSeccomp{DefaultAction: specs.ActAllow, Syscalls: arg(specs.LinuxSeccompArg{Index: 6, Op: specs.OpEqualTo})},
 			`linux.seccomp.syscalls[1].args[0].index: 6 is not a syscall argument (0-5)`},
 	}
@@ -445,6 +454,17 @@ func TestCompileInvalid(t *testing.T) {
 	if _, err := Compile(nil, ""); err == nil {
 		t.Error("Compile(nil): got no error")
 	}
+}
+
+// manyArgs returns conditions with 2^9 combinations.
+func manyArgs() []specs.LinuxSeccompArg {
+	var a []specs.LinuxSeccompArg
+	for i := range 3 {
+		for v := range 8 {
+			a = append(a, specs.LinuxSeccompArg{Index: uint(i), Value: uint64(v), Op: specs.OpEqualTo})
+		}
+	}
+	return a
 }
 
 func TestCompileCache(t *testing.T) {

@@ -46,6 +46,31 @@
 // (SCMP_ACT_ALLOW, SCMP_ACT_LOG), hands it to someone else (SCMP_ACT_TRACE,
 // SCMP_ACT_NOTIFY) or already is ENOSYS.
 //
+// Syscalls that x86, s390(x), ppc and mips o32 also reach through
+// socketcall(2) or ipc(2) resolve to pseudo-numbers in libseccomp; their
+// direct numbers (e.g. socket = 359 on x86), for which libseccomp emits a
+// rule too, count towards max.
+//
+// # Other choices
+//
+//   - Conditions of one syscalls entry on different arguments are ANDed;
+//     conditions repeating an argument index are alternatives (ORed): one
+//     libseccomp rule per combination, at most 256. runc ORs every condition
+//     of such an entry, even those on other arguments (runc#2735). For
+//     SCMP_CMP_MASKED_EQ, value is the mask and valueTwo the value the
+//     masked argument must equal.
+//   - A syscall of an ABI not in the filter kills the process (libseccomp's
+//     bad-arch action): killing only the thread would hang a multi-threaded
+//     process.
+//   - Rules whose action equals the default are dropped (libseccomp refuses
+//     them) but still count towards max.
+//   - SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV is dropped when no rule uses
+//     SCMP_ACT_NOTIFY (the kernel rejects it without NEW_LISTENER); TSYNC
+//     with NOTIFY adds TSYNC_ESRCH, which the kernel requires.
+//   - SCMP_ACT_NOTIFY cannot be the default action. A notified syscall
+//     blocks until the agent answers, so the init must not need a notified
+//     syscall between [Load] and handing the fd over.
+//
 // # What this package must not do
 //
 // Code that runs in the container init ([Load], [Program]) must not call
