@@ -1,4 +1,5 @@
 # containerd.sh: containerd 1.6 + ctr + containerd-shim-runc-v2 with the runtime under test
+# shellcheck shell=bash disable=SC2016 # conditions are single-quoted for eval in check()
 # passed per container as `ctr run --runc-binary`. Sourced by run.sh (inner), needs lib.sh.
 
 CTRD=$WORK/containerd
@@ -111,7 +112,8 @@ containerd_scenarios() {
 
 		run "${CTR[@]}" tasks kill -s SIGTERM det1
 		wait_for 15 eval '[ "$(ctr_task_status det1)" = STOPPED ]'
-		local st=$(ctr_task_status det1)
+		local st
+		st=$(ctr_task_status det1)
 		run "${CTR[@]}" tasks delete det1
 		OUT="status $st; delete: $OUT"
 		check "SIGTERM stops it (status STOPPED, exit 0)" "want STOPPED then delete rc 0, rc=$RC" \

@@ -1,4 +1,5 @@
 # docker.sh: docker.io 20.10 (dockerd + its own managed containerd + containerd-shim-runc-v2)
+# shellcheck shell=bash disable=SC2016 # conditions are single-quoted for eval in check()
 # with the runtime under test added as `--add-runtime husk=<path>` and chosen per container
 # with `docker run --runtime husk`. Sourced by run.sh (inner), needs lib.sh.
 
@@ -36,7 +37,7 @@ docker_start() {
 }
 
 docker_scenarios() {
-	local token id pid cg st t0
+	local token id pid cg t0
 
 	token=tok-$RANDOM$RANDOM
 	run "${DOCKER[@]}" "${DK_RUN[@]}" --rm huskbox echo "$token"

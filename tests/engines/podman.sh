@@ -1,4 +1,5 @@
 # podman.sh: podman 4.3 + conmon with the runtime under test passed as `podman --runtime <path>`.
+# shellcheck shell=bash disable=SC2016 # conditions are single-quoted for eval in check()
 # No daemon: every podman call gets the same private root/runroot/tmpdir and configuration.
 # Sourced by run.sh (inner), needs lib.sh.
 

@@ -85,8 +85,15 @@ install_engines() {
 	file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || want+=(busybox-static)
 	[ ${#want[@]} = 0 ] && return 0
 	log "installing: ${want[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(printf '%s\n' "${want[@]}" | sort -u) \
-		>/dev/null || { echo "run.sh: apt-get install ${want[*]} failed" >&2; return 1; }
+	local pkgs
+	mapfile -t pkgs < <(printf '%s\n' "${want[@]}" | sort -u)
+	# note: on a host with a running init, postinst may start the packages' system services
+	# (here /usr/sbin/policy-rc.d forbids it); the harness never uses them
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}" >/dev/null; then
+		apt-get update >/dev/null &&
+			DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${pkgs[@]}" >/dev/null ||
+			{ echo "run.sh: apt-get install ${pkgs[*]} failed" >&2; return 1; }
+	fi
 }
 
 # outer_cleanup: stop what survived, remove cgroups, mount points and the work dir; report.
