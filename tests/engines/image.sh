@@ -9,7 +9,7 @@ out=${1:?usage: image.sh OUT.tar [NAME]}
 name=${2:-docker.io/library/huskbox:latest}
 busybox=${BUSYBOX:-/bin/busybox}
 
-if ! "$busybox" --list >/dev/null 2>&1 || ! file -L "$busybox" 2>/dev/null | grep -q 'statically linked'; then
+if ! "$busybox" --list >/dev/null 2>&1 || ldd "$busybox" >/dev/null 2>&1; then
 	echo "image.sh: $busybox: not a static busybox (apt-get install busybox-static)" >&2
 	exit 1
 fi

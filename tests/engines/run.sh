@@ -82,7 +82,7 @@ install_engines() {
 		command -v "$b" >/dev/null 2>&1 || want+=("${pkg[$b]}")
 	done
 	# the image needs the static busybox, not the dynamic one
-	file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' || want+=(busybox-static)
+	dpkg -s busybox-static >/dev/null 2>&1 || want+=(busybox-static)
 	[ ${#want[@]} = 0 ] && return 0
 	log "installing: ${want[*]}"
 	local pkgs
