@@ -16,8 +16,9 @@ import (
 )
 
 // compilerRevision changes whenever this package would compile the same
-// profile differently (e.g. a new ENOSYS prefix layout), so that development
-// builds, which share a build version, never reuse stale entries.
+// profile differently (e.g. a new ENOSYS prefix layout). The executable's
+// identity in the key already covers rebuilds; this also covers an entry
+// copied between machines.
 const compilerRevision = "2"
 
 // cacheKey returns the hex SHA-256 of everything a compiled program depends
@@ -42,17 +43,23 @@ func cacheKey(s *specs.LinuxSeccomp) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// buildVersion identifies the husk binary: module version and VCS revision.
+// buildVersion identifies the husk binary: its module version and VCS
+// revision when the build recorded them, and the identity of the executable
+// file (inode, size, modification time), which changes with every build
+// even when release builds record neither (-buildvcs=false).
 func buildVersion() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "unknown"
-	}
-	v := bi.Main.Version
-	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
-			v += " " + s.Value
+	v := runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v += " " + bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				v += " " + s.Value
+			}
 		}
+	}
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &st); err == nil {
+		v += fmt.Sprintf(" exe %d:%d:%d:%d.%d", st.Dev, st.Ino, st.Size, st.Mtim.Sec, st.Mtim.Nsec)
 	}
 	return v
 }

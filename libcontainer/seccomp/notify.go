@@ -10,7 +10,7 @@ import (
 )
 
 // seccompFdName is the name of the listener fd in ContainerProcessState.Fds.
-const seccompFdName = "seccompFd"
+
 
 // SendNotifyFD passes the seccomp listener fd to the agent listening on the
 // unix stream socket listenerPath, following the runtime-spec protocol
@@ -21,7 +21,7 @@ const seccompFdName = "seccompFd"
 // and Metadata (linux.seccomp.listenerMetadata). fd stays open.
 func SendNotifyFD(listenerPath string, st *specs.ContainerProcessState, fd int) error {
 	msg := *st
-	msg.Fds = []string{seccompFdName}
+	msg.Fds = []string{specs.SeccompFdName}
 	if msg.Version == "" {
 		msg.Version = specs.Version
 	}
