@@ -176,6 +176,9 @@ func inner() int {
 	logf("QUICK=%d rounds=%d (sequential %d, parallel %d, rss %d)",
 		btoi(k.quick), k.rounds, k.seqRounds, k.parRounds, k.rssRounds)
 
+	if floor, err := b.spawnFloor(); err == nil {
+		notes = append(notes, fmt.Sprintf("harness floor (fork, exec and reap of a static busybox true, part of every latency): %.2f ms", floor))
+	}
 	b.sanity()
 	rows := []struct {
 		name string
@@ -247,6 +250,24 @@ func (b *bench) version(rt *runtimeUT) string {
 		return l
 	}
 	return "unknown"
+}
+
+// spawnFloor returns the median time, in ms, the harness needs to start and
+// reap a trivial static program.
+func (b *bench) spawnFloor() (float64, error) {
+	var xs []float64
+	for range 20 {
+		p, err := b.procs.start([]string{busyboxPath, "true"}, nil, os.Stderr)
+		if err != nil {
+			return 0, err
+		}
+		e, err := p.wait(b.ctx, opTimeout)
+		if err != nil {
+			return 0, err
+		}
+		xs = append(xs, ms(e.at.Sub(p.start)))
+	}
+	return median(xs), nil
 }
 
 // sanity runs /bin/true once per runtime, learns whether a foreground run
