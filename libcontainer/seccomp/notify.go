@@ -9,8 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// seccompFdName is the name of the listener fd in ContainerProcessState.Fds.
-
 
 // SendNotifyFD passes the seccomp listener fd to the agent listening on the
 // unix stream socket listenerPath, following the runtime-spec protocol
