@@ -9,7 +9,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-
 // SendNotifyFD passes the seccomp listener fd to the agent listening on the
 // unix stream socket listenerPath, following the runtime-spec protocol
 // (config-linux.md, "The Container Process State"): one connection, the
