@@ -6,7 +6,9 @@
 DKD=$WORK/docker
 # Debian's client; /usr/local/bin may hold another docker client
 DOCKER=(/usr/bin/docker -H "unix://$DKD/docker.sock")
-DK_RUN=(run --runtime husk --network none)
+# DOCKER_RUN_ARGS: extra `docker run` flags, to look past a failure while debugging
+read -r -a DK_EXTRA <<<"${DOCKER_RUN_ARGS:-}"
+DK_RUN=(run --runtime husk --network none "${DK_EXTRA[@]}")
 export DOCKER_CONFIG=$DKD/client
 
 dk_inspect() { "${DOCKER[@]}" inspect -f "$2" "$1" 2>&1; }

@@ -6,7 +6,9 @@
 PMD=$WORK/podman
 PODMAN=(podman --root "$PMD/root" --runroot "$PMD/runroot" --tmpdir "$PMD/tmp"
 	--runtime "$RUNTIME" --cgroup-manager cgroupfs --events-backend file --storage-driver overlay)
-PM_RUN=(run --network none --cgroup-parent "$PARENT")
+# PODMAN_RUN_ARGS: extra `podman run` flags, to look past a failure while debugging
+read -r -a PM_EXTRA <<<"${PODMAN_RUN_ARGS:-}"
+PM_RUN=(run --network none --cgroup-parent "$PARENT" "${PM_EXTRA[@]}")
 export CONTAINERS_CONF=$PMD/containers.conf CONTAINERS_STORAGE_CONF=$PMD/storage.conf
 
 pm_inspect() { "${PODMAN[@]}" inspect -f "$2" "$1" 2>&1; }
