@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -69,6 +70,7 @@ func DetectHost() (*Host, error) {
 func hostFromMounts(mounts []*mountinfo.Info, own map[string]string) *Host {
 	// Shortest mountpoint first, so /sys/fs/cgroup/memory wins over a bind
 	// of it somewhere deeper.
+	mounts = slices.Clone(mounts)
 	sort.SliceStable(mounts, func(i, j int) bool { return len(mounts[i].Mountpoint) < len(mounts[j].Mountpoint) })
 	h := &Host{V1: map[string]string{}, Own: map[string]string{}}
 	for _, m := range mounts {
