@@ -281,18 +281,13 @@ func (b *bench) sanity() {
 			rt.dead = err.Error()
 			continue
 		}
-		_, err = b.op(rt, "run", "--bundle", dir, id)
+		_, err = b.runOnce(rt, id, dir)
 		switch {
 		case errors.Is(err, errTimeout):
 			rt.dead = "sanity check: " + err.Error()
 			logf("%s hangs; all rows fail: %v", rt.label, err)
 		case err != nil:
 			logf("%s cannot run /bin/true (rows will try on their own): %v", rt.label, err)
-		default:
-			if _, err := b.op(rt, "state", id); err == nil {
-				rt.needsDelete = true
-				logf("%s keeps state after a foreground run: run is timed with delete", rt.label)
-			}
 		}
 		b.forceDelete(rt, id)
 		b.dropBundle(id)

@@ -26,6 +26,7 @@ type runtimeUT struct {
 	errLog  *os.File // stderr of every command of this runtime (O_APPEND)
 
 	needsDelete bool   // foreground run leaves state behind: delete after run
+	deleteKnown bool   // needsDelete has been learnt (after the first successful run)
 	dead        string // set when the runtime cannot run at all; every row fails with it
 }
 
@@ -161,6 +162,9 @@ func (b *bench) runOnce(rt *runtimeUT, id, bundle string) (time.Duration, error)
 		return 0, err
 	}
 	d := r.dur
+	if !rt.deleteKnown {
+		rt.learnNeedsDelete(b, id)
+	}
 	if rt.needsDelete {
 		r, err := b.op(rt, "delete", id)
 		if err != nil {
@@ -169,6 +173,17 @@ func (b *bench) runOnce(rt *runtimeUT, id, bundle string) (time.Duration, error)
 		d += r.dur
 	}
 	return d, nil
+}
+
+// learnNeedsDelete asks the runtime, after a successful foreground run of
+// id, whether it still knows the container; if so every run is timed with
+// its `delete`.
+func (rt *runtimeUT) learnNeedsDelete(b *bench, id string) {
+	rt.deleteKnown = true
+	if _, err := b.op(rt, "state", id); err == nil {
+		rt.needsDelete = true
+		logf("%s keeps state after a foreground run: run is timed with delete", rt.label)
+	}
 }
 
 // forceDelete removes a container whatever its state, ignoring errors; used
