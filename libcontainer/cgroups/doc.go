@@ -25,6 +25,14 @@
 //	m.Set(r) m.Pids() m.Freeze() m.Thaw() m.Paused() m.Kill(sig)
 //	m.Stats() m.OOMEvents(ctx) m.Path(ctrl) m.Exists() m.Destroy()
 //
+// OOMEvents(ctx) returns a <-chan struct{} receiving one value per OOM kill
+// (v1: eventfd on memory.oom_control; v2: inotify on memory.events), closed
+// when ctx ends or the cgroup is removed. Path("") is the v2 directory (the
+// hybrid unified one under fs). NewForHost(cfg, host) takes a Host from
+// DetectHost (or built by hand in tests); Validate(r, unified) checks
+// resources without writing. Errors: ErrNotSupported (missing controller,
+// cgroup v2 or systemd), ErrInvalid (validation), ErrFreezeTimeout.
+//
 // Placement (cgroupfs drivers): an absolute linux.cgroupsPath is used as
 // given in every hierarchy; a relative one nests under husk's own cgroup in
 // that hierarchy (from /proc/self/cgroup); an empty one is <own>/<Name>.

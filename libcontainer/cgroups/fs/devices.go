@@ -7,6 +7,11 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/cgroups/internal/cgcore"
 )
 
+// planDevices writes the rules in order to devices.allow and devices.deny;
+// the v1 controller applies each on top of the previous state, the order
+// runtime-spec lists are read in ("deny all", then the allowed devices).
+// On a live cgroup a list starting with deny-all leaves a short window in
+// which the allowed devices are denied.
 func (m *Manager) planDevices(r *specs.LinuxResources, p *cgcore.Plan, _ bool) error {
 	if len(r.Devices) == 0 {
 		return nil

@@ -89,7 +89,7 @@ func TestRealLifecycle(t *testing.T) {
 		},
 		Pids: &specs.LinuxPids{Limit: i64(64)},
 		BlockIO: &specs.LinuxBlockIO{
-			Weight: u16(500),
+			Weight:                  u16(500),
 			ThrottleReadBpsDevice:   []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: maj, Minor: min}, Rate: 1 << 20}},
 			ThrottleWriteIOPSDevice: []specs.LinuxThrottleDevice{{LinuxBlockIODevice: specs.LinuxBlockIODevice{Major: maj, Minor: min}, Rate: 300}},
 		},

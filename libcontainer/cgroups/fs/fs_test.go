@@ -114,9 +114,9 @@ func TestCreateWritesEveryResource(t *testing.T) {
 		"memory/own/c1/memory.oom_control": "1", "memory/own/c1/memory.use_hierarchy": "1",
 		"pids/c1/pids.max": "0", "blkio/c1/blkio.bfq.weight": "300", "blkio/c1/blkio.bfq.weight_device": "8:0 200",
 		"blkio/c1/blkio.throttle.write_bps_device": "8:0 100",
-		"hugetlb/c1/hugetlb.2MB.limit_in_bytes": "4194304", "hugetlb/c1/hugetlb.2MB.rsvd.limit_in_bytes": "4194304",
+		"hugetlb/c1/hugetlb.2MB.limit_in_bytes":    "4194304", "hugetlb/c1/hugetlb.2MB.rsvd.limit_in_bytes": "4194304",
 		"net_cls/c1/net_cls.classid": "1048577",
-		"devices/c1/devices.deny": "a *:* rwm", "devices/c1/devices.allow": "c 1:3 rw",
+		"devices/c1/devices.deny":    "a *:* rwm", "devices/c1/devices.allow": "c 1:3 rw",
 	} {
 		if got := tr.Read(t, path); got != want {
 			t.Errorf("%s: got %q, want %q", path, got, want)

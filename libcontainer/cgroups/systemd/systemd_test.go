@@ -15,9 +15,9 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/cgroups/internal/cgtest"
 )
 
-func i64(v int64) *int64   { return &v }
+func i64(v int64) *int64    { return &v }
 func up64(v uint64) *uint64 { return &v }
-func u16(v uint16) *uint16 { return &v }
+func u16(v uint16) *uint16  { return &v }
 
 func TestParseCgroupsPath(t *testing.T) {
 	tests := []struct {
