@@ -122,7 +122,9 @@ func (p *procs) start(argv []string, stdout, stderr *os.File) (*proc, error) {
 // wait waits for c to exit; after timeout or when ctx ends it kills c through
 // its pidfd (never a reused pid) and still waits for the exit.
 func (c *proc) wait(ctx context.Context, timeout time.Duration) (exitInfo, error) {
-	defer unix.Close(c.pidfd)
+	if c.pidfd >= 0 {
+		defer unix.Close(c.pidfd)
+	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	var err error
@@ -134,7 +136,11 @@ func (c *proc) wait(ctx context.Context, timeout time.Duration) (exitInfo, error
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
-	_ = unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
+	if c.pidfd >= 0 {
+		_ = unix.PidfdSendSignal(c.pidfd, unix.SIGKILL, nil, 0)
+	} else {
+		_ = unix.Kill(c.pid, unix.SIGKILL) // no pidfd: not yet reaped, since we hold no exit for it
+	}
 	return <-c.done, err
 }
 

@@ -47,7 +47,7 @@ type bench struct {
 type opResult struct {
 	dur    time.Duration // fork to reap
 	end    time.Time     // reap
-	maxRSS int64         // KiB, ru_maxrss of the command and its reaped children
+	maxRSS int64         // KiB, ru_maxrss; inflated by our own RSS (see gnuTime)
 }
 
 // op runs the runtime with args and returns its timing; an error carries the
