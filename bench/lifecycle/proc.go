@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -142,6 +145,42 @@ func (c *proc) wait(ctx context.Context, timeout time.Duration) (exitInfo, error
 		_ = unix.Kill(c.pid, unix.SIGKILL) // no pidfd: not yet reaped, since we hold no exit for it
 	}
 	return <-c.done, err
+}
+
+// adopt registers a waiter for pid, a process that is already our child
+// (a container init adopted as subreaper) and has not exited. The caller
+// must call forget when it stops waiting.
+func (p *procs) adopt(pid int) <-chan exitInfo {
+	ch := make(chan exitInfo, 1)
+	p.mu.Lock()
+	p.waiters[pid] = ch
+	p.mu.Unlock()
+	return ch
+}
+
+// forget drops the waiter of pid, if any.
+func (p *procs) forget(pid int) {
+	p.mu.Lock()
+	delete(p.waiters, pid)
+	p.mu.Unlock()
+}
+
+// parentOf returns the parent pid of pid from /proc/<pid>/stat.
+func parentOf(pid int) (int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read stat of %d: %w", pid, err)
+	}
+	// "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("parse stat of %d: no comm", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 2 {
+		return 0, fmt.Errorf("parse stat of %d: too short", pid)
+	}
+	return strconv.Atoi(f[1])
 }
 
 // pidWatch watches a process that is not necessarily our child (a container

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // opTimeout bounds one runtime command; a hung runtime fails its row.
@@ -70,13 +72,8 @@ func (b *bench) opCtx(ctx context.Context, rt *runtimeUT, stdout *os.File, wrap 
 	}
 	e, err := p.wait(ctx, opTimeout)
 	res := opResult{dur: e.at.Sub(p.start), end: e.at, maxRSS: e.rusage.Maxrss}
-	if err == nil {
-		switch {
-		case e.status.Signaled():
-			err = fmt.Errorf("killed by %v", e.status.Signal())
-		case e.status.ExitStatus() != 0:
-			err = fmt.Errorf("exit status %d", e.status.ExitStatus())
-		}
+	if err == nil && (!e.status.Exited() || e.status.ExitStatus() != 0) {
+		err = errors.New(describeStatus(e.status))
 	}
 	if err != nil {
 		if tail := stderrTail(rt.errLog, off); tail != "" {
@@ -85,6 +82,14 @@ func (b *bench) opCtx(ctx context.Context, rt *runtimeUT, stdout *os.File, wrap 
 		return res, fmt.Errorf("%s %s: %w", rt.label, args[0], err)
 	}
 	return res, nil
+}
+
+// describeStatus words a wait status like the shell does.
+func describeStatus(ws unix.WaitStatus) string {
+	if ws.Signaled() {
+		return fmt.Sprintf("killed by signal %v", ws.Signal())
+	}
+	return fmt.Sprintf("exit status %d", ws.ExitStatus())
 }
 
 func fileSize(f *os.File) int64 {
@@ -264,6 +269,14 @@ func (b *bench) lifecycle(rt *runtimeUT, id, bundle string) (lt lifecycleTimes, 
 		return lt, fmt.Errorf("%s create: watch init %d: %w", rt.label, pid, err)
 	}
 	defer w.close()
+	// When the runtime left no process behind, the init is our child now
+	// (we are a subreaper) and its exit status tells whether /bin/true ran.
+	var status <-chan exitInfo
+	if ppid, err := parentOf(pid); err == nil && ppid == os.Getpid() {
+		status = b.procs.adopt(pid)
+		defer b.procs.forget(pid)
+	}
+	off := fileSize(rt.errLog)
 	rs, err := b.op(rt, "start", id)
 	if err != nil {
 		return lt, err
@@ -271,6 +284,19 @@ func (b *bench) lifecycle(rt *runtimeUT, id, bundle string) (lt lifecycleTimes, 
 	exited, err := w.wait(opTimeout)
 	if err != nil {
 		return lt, fmt.Errorf("%s start: %w", rt.label, err)
+	}
+	if status != nil {
+		select {
+		case e := <-status:
+			if !e.status.Exited() || e.status.ExitStatus() != 0 {
+				err := fmt.Errorf("%s start: container init %d: %s, want /bin/true's exit status 0", rt.label, pid, describeStatus(e.status))
+				if tail := stderrTail(rt.errLog, off); tail != "" {
+					err = fmt.Errorf("%w: %s", err, tail)
+				}
+				return lt, err
+			}
+		case <-time.After(time.Second):
+		}
 	}
 	rd, err := b.op(rt, "delete", id)
 	if err != nil {
