@@ -127,8 +127,10 @@ func (n *normaliser) line(l string) {
 // are appended when the program timed out, exited non-zero, declared plans
 // that do not add up to the points it printed, printed no plan, or printed an
 // "error" diagnostic without any test point (the way several runtime-tools
-// programs report failure). YAML blocks become comments: the programs write
-// JSON in them, which prove's YAMLish reader rejects as a parse error.
+// programs report failure). Empty output with exit status 0 is a pass with
+// no test points: that is how the *_fail programs report success. YAML
+// blocks become comments: the programs write JSON in them, which prove's
+// YAMLish reader rejects as a parse error.
 func Normalize(raw []byte, o Outcome, w io.Writer) (Summary, error) {
 	n := &normaliser{w: bufio.NewWriter(w)}
 	fmt.Fprintln(n.w, "TAP version 13")
@@ -158,6 +160,9 @@ func Normalize(raw []byte, o Outcome, w io.Writer) (Summary, error) {
 	switch {
 	case ran == 0 && n.sum.ErrorDiagnostic != "":
 		n.emitPoint(true, " - harness: error reported outside any test point: "+n.sum.ErrorDiagnostic)
+	case len(bytes.TrimSpace(raw)) == 0 && !o.TimedOut && o.ExitCode == 0:
+		// The *_fail programs print nothing and exit 0 when the runtime
+		// rightly refused the config: no test points, nothing failed.
 	case len(n.sum.Plans) == 0 && !o.TimedOut && o.ExitCode == 0:
 		n.emitPoint(true, " - harness: no plan, output is incomplete")
 	case len(n.sum.Plans) > 0 && planned != ran:

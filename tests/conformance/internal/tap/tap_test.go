@@ -68,6 +68,19 @@ func TestNormalize(t *testing.T) {
 			wantPlan: "1..2",
 		},
 		{
+			name:     "empty output exit 0",
+			raw:      "",
+			want:     Summary{},
+			wantPlan: "1..0 # SKIP no test points",
+		},
+		{
+			name:     "empty output exit 1",
+			raw:      "",
+			outcome:  Outcome{ExitCode: 1},
+			want:     Summary{Points: 1, Failed: 1, Failures: []string{"harness: program exited with status 1"}},
+			wantPlan: "1..1",
+		},
+		{
 			name:     "exit status",
 			raw:      "TAP version 13\nok 1 - a\n1..1\n",
 			outcome:  Outcome{ExitCode: 1},
