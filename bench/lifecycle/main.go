@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -143,9 +144,15 @@ func inner() int {
 		cgName: fmt.Sprintf("huskbench-%d", os.Getpid()),
 	}
 	defer func() {
+		var wg sync.WaitGroup
 		for _, rt := range b.rts {
-			b.cleanupContainers(rt)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.cleanupContainers(rt)
+			}()
 		}
+		wg.Wait()
 		if err := removeCgroups(layout.hierarchies, b.cgName); err != nil {
 			logf("remove cgroups: %v", err)
 		}

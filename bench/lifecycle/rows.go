@@ -292,14 +292,22 @@ func (b *bench) rowMany() {
 		}
 	}
 	defer func() {
+		// Containers the delete loop did not reach (a runtime failed, or an
+		// interrupt), all runtimes at once.
+		var wg sync.WaitGroup
 		for i, rt := range b.rts {
-			for _, id := range ids[i] {
-				if id != "" { // not deleted by the last loop
-					b.forceDelete(rt, id)
-					b.dropBundle(id)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b.forceDeleteAll(rt, ids[i], false)
+				for _, id := range ids[i] {
+					if id != "" {
+						b.dropBundle(id)
+					}
 				}
-			}
+			}()
 		}
+		wg.Wait()
 	}()
 	order := func(r int, fn func(i int, rt *runtimeUT)) {
 		for k := range b.rts {
