@@ -148,13 +148,15 @@ containerd_scenarios() {
 }
 
 containerd_stop() {
-	local id
+	local id deadline=$((SECONDS + 30))
 	if [ -S "$CTRD/containerd.sock" ]; then
-		for id in $(ctr_ tasks ls -q 2>/dev/null); do
-			ctr_ tasks kill -s SIGKILL "$id" >/dev/null 2>&1
+		for id in $(timeout 10 "${CTR[@]}" tasks ls -q 2>/dev/null); do
+			((SECONDS < deadline)) || break
+			timeout 5 "${CTR[@]}" tasks kill -s SIGKILL "$id" >/dev/null 2>&1
 			timeout 10 "${CTR[@]}" tasks delete -f "$id" >/dev/null 2>&1
 		done
-		for id in $(ctr_ containers ls -q 2>/dev/null); do
+		for id in $(timeout 10 "${CTR[@]}" containers ls -q 2>/dev/null); do
+			((SECONDS < deadline)) || break
 			timeout 10 "${CTR[@]}" containers delete "$id" >/dev/null 2>&1
 		done
 	fi

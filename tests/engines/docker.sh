@@ -131,11 +131,10 @@ docker_scenarios() {
 }
 
 docker_stop() {
-	local id pid
+	local ids pid
 	if [ -S "$DKD/docker.sock" ]; then
-		for id in $("${DOCKER[@]}" ps -aq 2>/dev/null); do
-			timeout 20 "${DOCKER[@]}" rm -f "$id" >/dev/null 2>&1
-		done
+		mapfile -t ids < <(timeout 10 "${DOCKER[@]}" ps -aq 2>/dev/null)
+		[ ${#ids[@]} -gt 0 ] && timeout 30 "${DOCKER[@]}" rm -f "${ids[@]}" >/dev/null 2>&1
 	fi
 	pid=$(cat "$DKD/docker.pid" 2>/dev/null)
 	[ -n "$pid" ] || pid=$(cat "$DKD/dockerd.started" 2>/dev/null)

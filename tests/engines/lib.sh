@@ -31,9 +31,16 @@ check() {
 	if "$@"; then pass "$name"; else fail "$name" "$what" "${OUT:-}"; fi
 }
 
-# run CMD...: run with a timeout, output (stdout+stderr) in OUT, exit code in RC. Never fails.
+# run CMD...: run with a timeout (CMD_TIMEOUT, 30s), output (stdout+stderr) in OUT, exit code in
+# RC. Never fails. Past ENGINE_DEADLINE (a SECONDS value) it runs nothing and sets RC=124, so a
+# hanging runtime cannot stretch the run beyond each engine's budget.
 run() {
-	OUT=$(timeout --kill-after=5 "${CMD_TIMEOUT:-60}" "$@" 2>&1 </dev/null)
+	if [ -n "${ENGINE_DEADLINE:-}" ] && ((SECONDS >= ENGINE_DEADLINE)); then
+		OUT="not run: the engine's time budget (ENGINE_BUDGET=${ENGINE_BUDGET:-}s) is used up"
+		RC=124
+		return 0
+	fi
+	OUT=$(timeout --kill-after=5 "${CMD_TIMEOUT:-30}" "$@" 2>&1 </dev/null)
 	RC=$?
 	printf '+ %s\n%s\n[rc=%s]\n' "$*" "$OUT" "$RC" >>"$WORK/commands.log"
 	return 0

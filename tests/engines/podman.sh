@@ -155,7 +155,7 @@ podman_scenarios() {
 podman_stop() {
 	local m
 	[ -f "$PMD/containers.conf" ] || return 0
-	timeout 60 "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
+	timeout 30 "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
 	# podman moves conmon into <parent>/conmon and never removes that cgroup
 	for m in $(cgroup_mounts); do
 		[ -d "$m$PARENT/conmon" ] && wait_for 5 rmdir "$m$PARENT/conmon" 2>/dev/null

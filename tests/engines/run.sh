@@ -117,7 +117,8 @@ outer_cleanup() {
 	ENGINE=cleanup
 	# anything still running that names the work dir is ours (daemons, shims, conmon)
 	for pid in $(pids_mentioning "$WORK"); do
-		leaks+=("process $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)")
+		line=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)
+		leaks+=("process $pid: ${line:-(exited meanwhile)}")
 		stop_pid "$pid" 5
 	done
 	# cgroups under PARENT: thaw, kill what is left (only processes inside our own cgroups), remove
@@ -212,6 +213,7 @@ inner_main() {
 			trap finish EXIT
 			trap 'exit 130' INT TERM
 			local t0=$SECONDS
+			ENGINE_DEADLINE=$((SECONDS + ${ENGINE_BUDGET:=150}))
 			log "== $e"
 			"${e}_start" && "${e}_scenarios"
 			log "== $e took $((SECONDS - t0))s"
