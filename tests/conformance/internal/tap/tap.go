@@ -21,6 +21,9 @@ type Outcome struct {
 	TimedOut bool
 	// Timeout is the deadline that applied, for the failure message.
 	Timeout time.Duration
+	// EmptyIsPass makes empty output with exit status 0 a pass with no test
+	// points, for programs that report success by printing nothing.
+	EmptyIsPass bool
 }
 
 // Summary counts the test points of a normalised stream, synthetic failures
@@ -127,8 +130,8 @@ func (n *normaliser) line(l string) {
 // are appended when the program timed out, exited non-zero, declared plans
 // that do not add up to the points it printed, printed no plan, or printed an
 // "error" diagnostic without any test point (the way several runtime-tools
-// programs report failure). Empty output with exit status 0 is a pass with
-// no test points: that is how the *_fail programs report success. YAML
+// programs report failure). Empty output with exit status 0 fails too, unless
+// o.EmptyIsPass says the program reports success that way. YAML
 // blocks become comments: the programs write JSON in them, which prove's
 // YAMLish reader rejects as a parse error.
 func Normalize(raw []byte, o Outcome, w io.Writer) (Summary, error) {
@@ -161,8 +164,9 @@ func Normalize(raw []byte, o Outcome, w io.Writer) (Summary, error) {
 	case ran == 0 && n.sum.ErrorDiagnostic != "":
 		n.emitPoint(true, " - harness: error reported outside any test point: "+n.sum.ErrorDiagnostic)
 	case len(bytes.TrimSpace(raw)) == 0 && !o.TimedOut && o.ExitCode == 0:
-		// The *_fail programs print nothing and exit 0 when the runtime
-		// rightly refused the config: no test points, nothing failed.
+		if !o.EmptyIsPass {
+			n.emitPoint(true, " - harness: no TAP output")
+		}
 	case len(n.sum.Plans) == 0 && !o.TimedOut && o.ExitCode == 0:
 		n.emitPoint(true, " - harness: no plan, output is incomplete")
 	case len(n.sum.Plans) > 0 && planned != ran:

@@ -68,10 +68,17 @@ func TestNormalize(t *testing.T) {
 			wantPlan: "1..2",
 		},
 		{
-			name:     "empty output exit 0",
+			name:     "empty output exit 0 silent program",
 			raw:      "",
+			outcome:  Outcome{EmptyIsPass: true},
 			want:     Summary{},
 			wantPlan: "1..0 # SKIP no test points",
+		},
+		{
+			name:     "empty output exit 0",
+			raw:      "\n",
+			want:     Summary{Points: 1, Failed: 1, Failures: []string{"harness: no TAP output"}},
+			wantPlan: "1..1",
 		},
 		{
 			name:     "empty output exit 1",
