@@ -342,13 +342,15 @@ func unmountUnder(dir string) (int, error) {
 	return n, errors.Join(errs...)
 }
 
-// removeDir unmounts whatever is mounted below dir and removes it.
-func removeDir(dir string) error {
-	if _, err := unmountUnder(dir); err != nil {
-		return err
+// removeDir unmounts whatever is mounted below dir and removes it. It
+// returns the number of mounts it detached.
+func removeDir(dir string) (int, error) {
+	n, err := unmountUnder(dir)
+	if err != nil {
+		return n, err
 	}
 	if err := os.RemoveAll(dir); err != nil {
-		return fmt.Errorf("remove %s: %w", dir, err)
+		return n, fmt.Errorf("remove %s: %w", dir, err)
 	}
-	return nil
+	return n, nil
 }

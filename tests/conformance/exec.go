@@ -122,7 +122,7 @@ func execOne(cfg execConfig, prog string, w io.Writer) (*result, error) {
 	dir := filepath.Join(cfg.work, name)
 	cwd, tmp, state := filepath.Join(dir, "cwd"), filepath.Join(dir, "tmp"), filepath.Join(dir, "state")
 	callLog := filepath.Join(cfg.results, name+".calls")
-	if err := removeDir(dir); err != nil {
+	if _, err := removeDir(dir); err != nil {
 		return nil, err
 	}
 	for _, d := range []string{cwd, tmp, state, cfg.results} {
@@ -174,10 +174,16 @@ func execOne(cfg execConfig, prog string, w io.Writer) (*result, error) {
 
 	ids := createdIDs(callLog, res)
 	res.Cleanup, res.Problems = cleanupAfter(cfg, state, ids, hs, before)
+	mounts := 0
 	for _, d := range []string{cwd, tmp, state} {
-		if err := removeDir(d); err != nil {
+		n, err := removeDir(d)
+		if err != nil {
 			res.Problems = append(res.Problems, err.Error())
 		}
+		mounts += n
+	}
+	if mounts > 0 {
+		res.Cleanup = append(res.Cleanup, fmt.Sprintf("%d leaked mount(s)", mounts))
 	}
 	if err := os.Remove(wrapper); err != nil {
 		res.Problems = append(res.Problems, err.Error())

@@ -101,7 +101,7 @@ func run(c runConfig, self string, w io.Writer) (int, error) {
 		return 0, fmt.Errorf("resolve work dir: %w", err)
 	}
 	results := filepath.Join(work, "results")
-	if err := removeDir(work); err != nil {
+	if _, err := removeDir(work); err != nil {
 		return 0, err
 	}
 	if err := os.MkdirAll(results, 0o755); err != nil {
