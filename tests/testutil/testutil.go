@@ -138,6 +138,11 @@ func rootfsTemplate() (string, error) {
 			return
 		}
 		templateDir = dir
+		// MkdirTemp makes it 0700; it becomes the container's "/", which every user must traverse.
+		if err := os.Chmod(dir, 0o755); err != nil {
+			templateErr = err
+			return
+		}
 		probe := filepath.Join(dir, "probe")
 		cmd := exec.Command("go", "build", "-o", probe, "./tests/probe")
 		cmd.Dir = RepoRoot()
@@ -245,8 +250,12 @@ func (b *Bundle) HuskIn(stdin []byte, args ...string) Result {
 	b.t.Helper()
 	cmd := exec.Command(Runtime(), append([]string{"--root", b.Root}, args...)...)
 	cmd.Dir = b.Dir
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
+	// Files, not pipes: a created container inherits the runtime's stdio and keeps it open,
+	// so waiting for a pipe's EOF would wait for the container.
+	outF, errF := tempFile(b.t), tempFile(b.t)
+	defer outF.Close()
+	defer errF.Close()
+	cmd.Stdout, cmd.Stderr = outF, errF
 	if stdin != nil {
 		cmd.Stdin = bytes.NewReader(stdin)
 	}
@@ -262,7 +271,17 @@ func (b *Bundle) HuskIn(stdin []byte, args ...string) Result {
 		<-done
 		b.t.Fatalf("%s %v: timed out after 60s", Runtime(), args)
 	}
-	return Result{Stdout: out.String(), Stderr: errb.String(), Code: cmd.ProcessState.ExitCode()}
+	out, _ := os.ReadFile(outF.Name())
+	errb, _ := os.ReadFile(errF.Name())
+	return Result{Stdout: string(out), Stderr: string(errb), Code: cmd.ProcessState.ExitCode()}
+}
+
+func tempFile(t testing.TB) *os.File {
+	f, err := os.CreateTemp(t.TempDir(), "out")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // MustHusk runs the runtime and fails the test on a non-zero exit.
