@@ -40,16 +40,16 @@ func TestBadInput(t *testing.T) {
 		// strict marks checks husk makes that runc 1.1 does not (runc accepts the config).
 		strict bool
 	}{
-		{"empty args", func(s *specs.Spec) { s.Process.Args = nil }, nil, "process.args"},
-		{"missing executable", func(s *specs.Spec) { s.Process.Args = []string{"/no/such/bin"} }, nil, "process.args[0]"},
-		{"executable not in PATH", func(s *specs.Spec) { s.Process.Args = []string{"nosuchcmd"} }, nil, "nosuchcmd"},
-		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, nil, "process.cwd"},
+		{"empty args", func(s *specs.Spec) { s.Process.Args = nil }, nil, "process.args", false},
+		{"missing executable", func(s *specs.Spec) { s.Process.Args = []string{"/no/such/bin"} }, nil, "process.args[0]", false},
+		{"executable not in PATH", func(s *specs.Spec) { s.Process.Args = []string{"nosuchcmd"} }, nil, "nosuchcmd", false},
+		{"relative cwd", func(s *specs.Spec) { s.Process.Cwd = "tmp" }, nil, "process.cwd", false},
 		{"unknown major version", func(s *specs.Spec) { s.Version = "2.0.0" }, nil, "ociVersion", true},
 		{"unknown namespace", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: "bogus"})
-		}, nil, "linux.namespaces"},
-		{"missing rootfs", func(s *specs.Spec) { s.Root.Path = "nonexistent" }, nil, "root.path"},
-		{"non-namespaced sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.panic": "1"} }, nil, "kernel.panic"},
+		}, nil, "linux.namespaces", false},
+		{"missing rootfs", func(s *specs.Spec) { s.Root.Path = "nonexistent" }, nil, "root.path", false},
+		{"non-namespaced sysctl", func(s *specs.Spec) { s.Linux.Sysctl = map[string]string{"kernel.panic": "1"} }, nil, "kernel.panic", false},
 		{"unknown bind option", func(s *specs.Spec) {
 			s.Mounts = append(s.Mounts, specs.Mount{Destination: "/mnt", Type: "bind", Source: "/tmp", Options: []string{"rbind", "bogusopt"}})
 		}, nil, "bogusopt", true},
