@@ -4,7 +4,8 @@
 //	probe hostname | domainname | id | caps | mounts | fds | cwd | env | pid | ppid | tty
 //	probe cat FILE | write FILE TEXT | ls DIR | stat PATH | readlink PATH
 //	probe rlimit NAME | oomscore | nnp | seccomp | sleep SECONDS | exit CODE | mkdir DIR
-//	probe sysctl NAME | alloc MIB | forkbomb | spin SECONDS | signals
+//	probe sysctl NAME | alloc MIB | forkbomb MAX | spin SECONDS | signals | open PATH
+//	probe status KEY... | keyring | winsize | statfs PATH | exec PATH
 package main
 
 import (
@@ -18,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -148,6 +151,30 @@ func main() {
 			keep = append(keep, b)
 		}
 		fmt.Println("allocated", len(keep))
+	case "forkbomb":
+		// Start up to MAX children (/bin/sleep 300, left running) until fork fails; print
+		// "forked N: <error>". The children are not waited for: they count against pids.max.
+		need(args, 1)
+		max, err := strconv.Atoi(args[0])
+		check(err)
+		n := 0
+		var ferr error
+		for ; n < max; n++ {
+			if _, ferr = syscall.ForkExec("/bin/sleep", []string{"sleep", "300"}, &syscall.ProcAttr{}); ferr != nil {
+				break
+			}
+		}
+		fmt.Printf("forked %d: %v\n", n, ferr)
+	case "open":
+		// Open PATH read-only: "ok", or "errno=N <error>" and exit 1 (device cgroup tests).
+		need(args, 1)
+		fd, err := syscall.Open(args[0], syscall.O_RDONLY|syscall.O_NONBLOCK, 0)
+		if err != nil {
+			fmt.Printf("errno=%d %v\n", err.(syscall.Errno), err)
+			os.Exit(1)
+		}
+		syscall.Close(fd)
+		fmt.Println("ok")
 	case "spin":
 		need(args, 1)
 		d, err := time.ParseDuration(args[0] + "s")
@@ -184,9 +211,66 @@ func main() {
 			}
 			return nil
 		})
+	case "status":
+		// The named fields of /proc/self/status ("Umask", "Groups", "NoNewPrivs"), one a line.
+		for _, l := range lines("/proc/self/status") {
+			k, _, _ := strings.Cut(l, ":")
+			for _, a := range args {
+				if k == a {
+					fmt.Println(l)
+				}
+			}
+		}
+	case "keyring":
+		// The session keyring's serial and description (type;uid;gid;perm;name), read with
+		// keyctl(2): busybox has no keyctl and /proc/keys is masked.
+		serial, err := unix.KeyctlInt(unix.KEYCTL_GET_KEYRING_ID, unix.KEY_SPEC_SESSION_KEYRING, 0, 0, 0)
+		check(err)
+		buf := make([]byte, 256)
+		n, err := unix.KeyctlBuffer(unix.KEYCTL_DESCRIBE, serial, buf, 0)
+		check(err)
+		fmt.Printf("%d %s\n", serial, strings.TrimRight(string(buf[:min(n, len(buf))]), "\x00"))
+	case "winsize":
+		ws, err := unix.IoctlGetWinsize(0, unix.TIOCGWINSZ)
+		check(err)
+		fmt.Printf("%d %d\n", ws.Row, ws.Col)
+	case "statfs":
+		// The mount flags of the filesystem holding PATH, as statfs(2) reports them.
+		need(args, 1)
+		var st unix.Statfs_t
+		check(unix.Statfs(args[0], &st))
+		fmt.Printf("type=%#x flags=%s\n", st.Type, mountFlags(st.Flags))
+	case "exec":
+		// Try to execute PATH; print the errno when the kernel refuses.
+		need(args, 1)
+		err := unix.Exec(args[0], args, nil)
+		fmt.Printf("errno=%d %v\n", err.(unix.Errno), err)
+		os.Exit(1)
 	default:
 		fail("unknown command " + os.Args[1])
 	}
+}
+
+// mountFlags names the statfs(2) f_flags bits a test checks, comma-separated.
+func mountFlags(f int64) string {
+	names := []struct {
+		bit  int64
+		name string
+	}{
+		{unix.ST_RDONLY, "ro"}, {unix.ST_NOSUID, "nosuid"}, {unix.ST_NODEV, "nodev"},
+		{unix.ST_NOEXEC, "noexec"}, {unix.ST_NOATIME, "noatime"}, {unix.ST_RELATIME, "relatime"},
+		{0x2000, "nosymfollow"}, // ST_NOSYMFOLLOW, Linux 5.10
+	}
+	var out []string
+	for _, n := range names {
+		if f&n.bit != 0 {
+			out = append(out, n.name)
+		}
+	}
+	if len(out) == 0 {
+		return "-"
+	}
+	return strings.Join(out, ",")
 }
 
 func lines(path string) []string {
