@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -88,10 +89,25 @@ type spawnOpts struct {
 	stderr   *os.File
 }
 
+// splitJoinFiles separates the cgroup files the C constructor writes "0" to (v1 "tasks": the
+// kernel's fast path for the calling thread) from a cgroup2 "cgroup.procs", where that write
+// moves a whole thread group and stalls 10-15 ms for an RCU grace period. The cgroup2
+// directory is instead opened for clone3(CLONE_INTO_CGROUP), which places the child at birth.
+func splitJoinFiles(files []string) (tasks []string, cgroup2Dir string) {
+	for _, f := range files {
+		if filepath.Base(f) == "cgroup.procs" && cgroup2Dir == "" {
+			cgroup2Dir = filepath.Dir(f)
+			continue
+		}
+		tasks = append(tasks, f)
+	}
+	return tasks, cgroup2Dir
+}
+
 // spawnInit starts `husk init` from a sealed copy of this binary and runs the bootstrap phase.
 // On error nothing is left running.
 func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
-	exe, err := exeseal.Open()
+	exe, err := exeseal.OpenReadonly()
 	if err != nil {
 		return nil, err
 	}
@@ -108,6 +124,18 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 	syncFD := 3 + len(files)
 	files = append(files, child)
 	files = append(files, o.extra...)
+	var cgroup2Dir string
+	o.boot.cgroupFiles, cgroup2Dir = splitJoinFiles(o.boot.cgroupFiles)
+	var sys *unix.SysProcAttr
+	if cgroup2Dir != "" {
+		dir, err := os.OpenFile(cgroup2Dir, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			parent.Close()
+			return nil, fmt.Errorf("open cgroup %s: %w", cgroup2Dir, err)
+		}
+		defer dir.Close()
+		sys = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
+	}
 	cmd := &exec.Cmd{
 		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args:       []string{"husk", "init"},
@@ -116,6 +144,7 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 		Stdout:     o.stdout,
 		Stderr:     o.stderr,
 		ExtraFiles: files,
+		SysProcAttr: sys,
 	}
 	if err := cmd.Start(); err != nil {
 		parent.Close()
