@@ -80,9 +80,16 @@ cp -a "$VM_ARTEFACTS/." "$rundir/stage/"
 mkdir -p "$rundir/stage/.vm"
 install -m 0755 "$here/guest/run-tests" "$rundir/stage/.vm/run-tests"
 install -m 0644 "$here/guest/husk-vm-test.apparmor" "$rundir/stage/.vm/husk-vm-test.apparmor"
+mkdir -p "$rundir/stage/.vm/bin"
+install -m 0755 "$here/guest/go-shim" "$rundir/stage/.vm/bin/go"
 printf '%s\n' "$VM_TEST_ARGS" >"$rundir/stage/.vm/test-args"
+printf '%s\n' "$repo" >"$rundir/stage/.vm/repo-root"
+# One SELinux type for the whole disk, executable by the test domain; the
+# xattrs travel into the image with mkfs.ext4 -d.
+find "$rundir/stage" -exec setfattr -h -n security.selinux -v system_u:object_r:bin_t:s0 {} + ||
+	die "label the artefacts disk"
 size=$(($(du -sm "$rundir/stage" | cut -f1) + 64))
-mkfs.ext4 -q -F -L huskvm -E root_owner=0:0 -d "$rundir/stage" "$rundir/artefacts.img" "${size}M" ||
+mkfs.ext4 -q -F -L huskvm -E root_owner=0:0 -d "$rundir/stage" "$rundir/artefacts.img" "${size}M" >/dev/null ||
 	die "mkfs.ext4 of the artefacts disk failed"
 rm -rf --one-file-system "$rundir/stage"
 t_disk=$(($(now) - t0))
