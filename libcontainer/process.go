@@ -137,13 +137,13 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 		sys = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
 	}
 	cmd := &exec.Cmd{
-		Path:       "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
-		Args:       []string{"husk", "init"},
-		Env:        append([]string{nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.env...),
-		Stdin:      o.stdin,
-		Stdout:     o.stdout,
-		Stderr:     o.stderr,
-		ExtraFiles: files,
+		Path:        "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Args:        []string{"husk", "init"},
+		Env:         append([]string{nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.env...),
+		Stdin:       o.stdin,
+		Stdout:      o.stdout,
+		Stderr:      o.stderr,
+		ExtraFiles:  files,
 		SysProcAttr: sys,
 	}
 	if err := cmd.Start(); err != nil {
