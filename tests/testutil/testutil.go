@@ -183,6 +183,8 @@ type Bundle struct {
 	Root   string // --root for the runtime
 	ID     string
 	Spec   *specs.Spec
+	// GlobalArgs go before the command in every runtime call (e.g. --systemd-cgroup).
+	GlobalArgs []string
 }
 
 var idSeq struct {
@@ -248,7 +250,8 @@ func (b *Bundle) Husk(args ...string) Result {
 // HuskIn is Husk with stdin.
 func (b *Bundle) HuskIn(stdin []byte, args ...string) Result {
 	b.t.Helper()
-	cmd := exec.Command(Runtime(), append([]string{"--root", b.Root}, args...)...)
+	global := append([]string{"--root", b.Root}, b.GlobalArgs...)
+	cmd := exec.Command(Runtime(), append(global, args...)...)
 	cmd.Dir = b.Dir
 	// Files, not pipes: a created container inherits the runtime's stdio and keeps it open,
 	// so waiting for a pipe's EOF would wait for the container.
