@@ -254,7 +254,9 @@ func main() {
 		need(args, 4)
 		swap(args[0], args[1], args[2], args[3])
 	default:
-		fail("unknown command " + os.Args[1])
+		if !extraCommand(os.Args[1], args) {
+			fail("unknown command " + os.Args[1])
+		}
 	}
 }
 
