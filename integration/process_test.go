@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -30,7 +31,7 @@ func startSleeper(t *testing.T, b *testutil.Bundle) int {
 		} else if err != nil {
 			t.Fatalf("container process %d: %v", pid, err)
 		}
-		unix.Nanosleep(&unix.Timespec{Nsec: 10e6}, nil)
+		time.Sleep(10 * time.Millisecond)
 	}
 	got, _ := os.ReadFile(path)
 	t.Fatalf("container process %d did not exec %q: cmdline %q", pid, b.Spec.Process.Args, got)
@@ -149,7 +150,7 @@ func waitFile(t *testing.T, path string) {
 		if _, err := os.Stat(path); err == nil {
 			return
 		}
-		unix.Nanosleep(&unix.Timespec{Nsec: 10e6}, nil)
+		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("%s did not appear", path)
 }
