@@ -32,6 +32,7 @@ type CreateOpts struct {
 	NoNewKeyring  bool        // --no-new-keyring
 	PreserveFds   int         // --preserve-fds plus LISTEN_FDS
 	SystemdCgroup bool        // --systemd-cgroup
+	NotifySocket  string      // $NOTIFY_SOCKET of husk, passed through to the container
 	Rootless      bool
 	// Stdio of the container; nil means the caller's own.
 	Stdin, Stdout, Stderr *os.File
@@ -46,6 +47,13 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	spec := o.Spec
 	if spec.Process == nil {
 		return nil, errors.New("process: required by create")
+	}
+	if err := checkExtras(spec, spec.Process); err != nil {
+		return nil, err
+	}
+	spec, err := withNotifySocket(spec, o.NotifySocket)
+	if err != nil {
+		return nil, err
 	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, errors.New("process.terminal is true but no --console-socket was given")
@@ -93,6 +101,11 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	fifoPath := filepath.Join(dir, fifoName)
 	if err := unix.Mkfifo(fifoPath, 0o622); err != nil {
 		return nil, &os.PathError{Op: "mkfifo", Path: fifoPath, Err: err}
+	}
+	// Writable by the container's user whatever the umask: an init in a user namespace, or
+	// one that already changed user, must be able to open it.
+	if err := os.Chmod(fifoPath, 0o622); err != nil {
+		return nil, err
 	}
 	fifo, err := os.OpenFile(fifoPath, unix.O_PATH|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -194,7 +207,7 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	cfg := &initConfig{
 		ContainerID: o.ID, Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: o.Bundle,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
-		NewNS: newNS, Seccomp: prog, Hooks: hasHooks,
+		NewNS: newNS, Seccomp: prog, Hooks: hasHooks, Pid: p.pid,
 	}
 	if err := p.conn.Send(initsync.MsgConfig, cfg); err != nil {
 		return nil, err
@@ -229,8 +242,15 @@ func deviceRules(l *specs.Linux) *specs.LinuxResources {
 	rules := append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
 	rules = append(rules, devices.DefaultAllowList()...)
 	for _, d := range l.Devices {
+		typ := d.Type
+		switch typ {
+		case "p":
+			continue // a FIFO is no device to the device controller
+		case "u":
+			typ = "c"
+		}
 		major, minor := d.Major, d.Minor
-		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: d.Type, Major: &major, Minor: &minor, Access: "rwm"})
+		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
 	}
 	res.Devices = rules
 	return &res

@@ -24,8 +24,24 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 		// user namespace cannot use.
 		_ = unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0)
 	}
+	// Our fd table as seen before the rootfs changes: the exec FIFO is reopened through it
+	// after pivot_root, whether or not the container mounts a /proc of its own.
+	selfFDs, err := unix.Open("/proc/self/fd", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &os.PathError{Op: "open", Path: "/proc/self/fd", Err: err}
+	}
+	defer unix.Close(selfFDs)
 	var r *rootfs.Rootfs
-	if cfg.NewNS["mnt"] {
+	if !hasNamespace(spec, specs.MountNamespace) {
+		// No mount namespace at all: the container shares the host's mounts and only its
+		// root directory changes, as with runc.
+		if err := unix.Chroot(cfg.Rootfs); err != nil {
+			return fmt.Errorf("root.path: %w", &os.PathError{Op: "chroot", Path: cfg.Rootfs, Err: err})
+		}
+		if err := unix.Chdir("/"); err != nil {
+			return err
+		}
+	} else {
 		rc := &rootfs.Config{
 			Rootfs: cfg.Rootfs, Bundle: cfg.Bundle, Readonly: spec.Root.Readonly,
 			Mounts: spec.Mounts, NoPivot: cfg.NoPivot, UserNS: cfg.NewNS["user"], CgroupNS: cfg.NewNS["cgroup"],
@@ -38,7 +54,6 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 			rc.ReadonlyPaths = linux.ReadonlyPaths
 			rc.MountLabel = linux.MountLabel
 		}
-		var err error
 		if r, err = rootfs.Prepare(rc); err != nil {
 			return err
 		}
@@ -55,7 +70,7 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 	if spec.Hooks != nil && len(spec.Hooks.CreateContainer) > 0 {
 		// "The createContainer hooks MUST be called ... in the container namespace ...
 		// before the pivot_root operation" -OCI runtime-spec config.md.
-		if err := runContainerHooks("createContainer", spec.Hooks.CreateContainer, cfg); err != nil {
+		if err := runContainerHooks("createContainer", spec.Hooks.CreateContainer, cfg, Creating); err != nil {
 			return err
 		}
 	}
@@ -108,6 +123,9 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 	if err != nil {
 		return err
 	}
+	if err := applyExtras(cfg); err != nil {
+		return err
+	}
 	if cfg.Seccomp != nil && cfg.Seccomp.Notify {
 		if err := loadNotifyFilter(conn, cfg); err != nil {
 			return err
@@ -121,21 +139,35 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 	if err != nil {
 		return errors.New("no exec fifo")
 	}
-	fifo, err := os.OpenFile("/proc/self/fd/"+strconv.Itoa(fifoFD), os.O_WRONLY|unix.O_CLOEXEC, 0)
+	fifo, err := unix.Openat(selfFDs, strconv.Itoa(fifoFD), unix.O_WRONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("open exec fifo: %w", err)
 	}
-	if _, err := fifo.Write([]byte{0}); err != nil {
-		return fmt.Errorf("write exec fifo: %w", err)
-	}
-	fifo.Close()
-	unix.Close(fifoFD)
+	// startContainer hooks run before the byte is written: when one fails the init exits
+	// without writing, and `husk start` fails instead of reporting a started container.
 	if spec.Hooks != nil && len(spec.Hooks.StartContainer) > 0 {
-		if err := runContainerHooks("startContainer", spec.Hooks.StartContainer, cfg); err != nil {
+		if err := runContainerHooks("startContainer", spec.Hooks.StartContainer, cfg, Created); err != nil {
 			return err
 		}
 	}
+	if _, err := unix.Write(fifo, []byte{0}); err != nil {
+		return fmt.Errorf("write exec fifo: %w", err)
+	}
+	// fifo stays open (close-on-exec): `husk start` reads end of file when execve succeeds.
+	unix.Close(fifoFD)
 	return finalize(cfg, path)
+}
+
+func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {
+	if s.Linux == nil {
+		return false
+	}
+	for _, n := range s.Linux.Namespaces {
+		if n.Type == t {
+			return true
+		}
+	}
+	return false
 }
 
 // setupConsole creates the container's pty from its own devpts, checks it really is a devpts

@@ -49,11 +49,20 @@ func (c *Container) Start() error {
 	var b [1]byte
 	n, _ := unix.Read(int(fifo.Fd()), b[:])
 	if n != 1 {
-		return fmt.Errorf("start container %q: its init exited before it was started", c.ID())
+		// A failing startContainer hook ends the init here: the container is unusable,
+		// delete it as for a failing poststart hook.
+		err := fmt.Errorf("start container %q: its init exited before it was started (see the container's stderr)", c.ID())
+		if derr := c.Destroy(true); derr != nil {
+			return fmt.Errorf("%w (and delete: %v)", err, derr)
+		}
+		return err
 	}
 	if err := os.Remove(fifoPath); err != nil {
 		return err
 	}
+	// The init keeps its end open, close-on-exec: end of file means the user process has
+	// been exec'd (or the init failed), so poststart hooks run after it, as the spec says.
+	waitEOF(int(fifo.Fd()))
 	spec := c.state.Config
 	if spec.Hooks != nil && len(spec.Hooks.Poststart) > 0 {
 		// runtime-spec v1.3: "If any poststart hook fails, the runtime MUST generate an
@@ -66,6 +75,24 @@ func (c *Container) Start() error {
 		}
 	}
 	return nil
+}
+
+// waitEOF blocks until the non-blocking fd reaches end of file.
+func waitEOF(fd int) {
+	var buf [64]byte
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		n, err := unix.Read(fd, buf[:])
+		if n == 0 && err == nil {
+			return
+		}
+		if err != nil && err != unix.EAGAIN && err != unix.EINTR {
+			return
+		}
+		if _, err := unix.Poll(fds, -1); err != nil && err != unix.EINTR {
+			return
+		}
+	}
 }
 
 // pidfd opens a pidfd of the init, checking it is still the same process.
@@ -136,6 +163,9 @@ func waitExit(pidfd int, timeout time.Duration) bool {
 // created, never-started container without -f; containerd relies on it). It kills what is
 // left, removes the cgroup and the state directory, then runs poststop hooks.
 func (c *Container) Destroy(force bool) error {
+	if _, err := os.Lstat(c.dir); errors.Is(err, os.ErrNotExist) {
+		return nil // already deleted (a failed start deletes the container; run follows with delete)
+	}
 	status := c.Status()
 	if (status == Running || status == Paused) && !force {
 		return fmt.Errorf("cannot delete container %q that is not stopped: %w", c.ID(), ErrRunning)
@@ -166,7 +196,9 @@ func (c *Container) Destroy(force bool) error {
 	if spec != nil && spec.Hooks != nil && len(spec.Hooks.Poststop) > 0 {
 		// "If any poststop hook fails, the runtime MUST log a warning, but the remaining
 		// hooks and lifecycle continue."
-		if err := hooks.Run("poststop", spec.Hooks.Poststop, c.specState(Stopped)); err != nil {
+		s := c.specState(Stopped)
+		s.Pid = 0 // no process any more, as in `husk state` of a stopped container
+		if err := hooks.Run("poststop", spec.Hooks.Poststop, s); err != nil {
 			slog.Warn("poststop hook failed", "id", c.ID(), "err", err)
 		}
 	}
