@@ -196,11 +196,10 @@ func (r *Rootfs) mountOne(m *specs.Mount) error {
 	if o.TmpCopyUp && typ == "tmpfs" {
 		return r.tmpcopyup(target, src, o, data)
 	}
-	dst := fdPath(target)
-	if err := mount(src, dst, typ, o.Flags&^unix.MS_REMOUNT, data); err != nil {
+	if err := mount(src, fdPath(target), typ, o.Flags&^unix.MS_REMOUNT, data); err != nil {
 		return err
 	}
-	return applyPropagationAndAttrs(dst, o)
+	return r.applyPropagationAndAttrs(m.Destination, o)
 }
 
 func (r *Rootfs) bindMount(m *specs.Mount, o *Options) error {
@@ -244,9 +243,8 @@ func (r *Rootfs) bindMount(m *specs.Mount, o *Options) error {
 		if err := remountBind(fdPath(fresh), o.Flags&^unix.MS_REMOUNT); err != nil {
 			return err
 		}
-		dst = fdPath(fresh)
 	}
-	return applyPropagationAndAttrs(dst, o)
+	return r.applyPropagationAndAttrs(m.Destination, o)
 }
 
 // remountBind sets flags on a bind mount. In a user namespace the kernel refuses to clear
@@ -264,7 +262,19 @@ func remountBind(path string, flags uintptr) error {
 	return mount("", path, "", unix.MS_REMOUNT|unix.MS_BIND|flags|locked, "")
 }
 
-func applyPropagationAndAttrs(dst string, o *Options) error {
+// applyPropagationAndAttrs sets the propagation and recursive attributes of the mount now at
+// dest. A handle opened before the mount refers to what is under it, so dest is looked up
+// afresh.
+func (r *Rootfs) applyPropagationAndAttrs(dest string, o *Options) error {
+	if len(o.Propagation) == 0 && o.AttrSet == 0 && o.AttrClr == 0 {
+		return nil
+	}
+	fresh, err := pathrs.OpenatInRoot(r.root, dest)
+	if err != nil {
+		return fmt.Errorf("reopen mount point: %w", err)
+	}
+	defer fresh.Close()
+	dst := fdPath(fresh)
 	for _, p := range o.Propagation {
 		if err := mount("", dst, "", p, ""); err != nil {
 			return err
