@@ -22,17 +22,18 @@ func (c *Container) Start() error {
 	default:
 		return fmt.Errorf("cannot start container %q in status %s: %w", c.ID(), s, ErrNotCreated)
 	}
+	// The pidfd first: once the FIFO is open the init may exec and exit at once.
+	pidfd, err := c.pidfd()
+	if err != nil {
+		return fmt.Errorf("start container: %w", err)
+	}
+	defer unix.Close(pidfd)
 	fifoPath := filepath.Join(c.dir, fifoName)
 	fifo, err := os.OpenFile(fifoPath, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("start container: %w", err)
 	}
 	defer fifo.Close()
-	pidfd, err := c.pidfd()
-	if err != nil {
-		return fmt.Errorf("start container: %w", err)
-	}
-	defer unix.Close(pidfd)
 	// The init writes one byte once it has opened the FIFO; if it dies first, its pidfd
 	// becomes readable instead.
 	fds := []unix.PollFd{{Fd: int32(fifo.Fd()), Events: unix.POLLIN}, {Fd: int32(pidfd), Events: unix.POLLIN}}
