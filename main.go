@@ -1,4 +1,10 @@
 // Command husk is a low-level OCI container runtime, command-line compatible with runc.
+//
+// husk is short-lived and runs twice per container (the CLI and `husk init`), so the Go
+// runtime must not spend its start-up reading cgroup limits to size GOMAXPROCS.
+//
+//go:debug containermaxprocs=0
+//go:debug updatemaxprocs=0
 package main
 
 import (
