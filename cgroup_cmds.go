@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/husk-runtime/husk/libcontainer"
 )
 
 var pauseCommand = &cli.Command{
@@ -31,11 +33,12 @@ var resumeCommand = &cli.Command{
 	Usage:     "thaw a paused container",
 	ArgsUsage: "<container-id>",
 	Action: func(c *cli.Context) error {
-		ctr, err := loadContainer(c)
+		// Unlocked: an `exec --ignore-paused` holds the container's lock until its process,
+		// frozen on joining the cgroup, is thawed by this very command.
+		ctr, err := loadUnlocked(c)
 		if err != nil {
 			return err
 		}
-		defer ctr.Close()
 		return ctr.Resume()
 	},
 }
@@ -48,12 +51,12 @@ var psCommand = &cli.Command{
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "table or json"},
 	},
 	Action: func(c *cli.Context) error {
-		ctr, err := loadContainer(c)
+		// Read-only: never wait behind a long command holding the lock.
+		ctr, err := loadUnlocked(c)
 		if err != nil {
 			return err
 		}
 		pids, err := ctr.Processes()
-		ctr.Close()
 		if err != nil {
 			return err
 		}
@@ -100,4 +103,14 @@ var psCommand = &cli.Command{
 		}
 		return nil
 	},
+}
+
+// loadUnlocked loads the container named by the first argument without taking its lock, for
+// commands that only read the cgroup or flip its freezer, which is its own source of truth.
+func loadUnlocked(c *cli.Context) (*libcontainer.Container, error) {
+	id, err := containerID(c)
+	if err != nil {
+		return nil, err
+	}
+	return libcontainer.LoadUnlocked(root(c), id)
 }
