@@ -12,6 +12,7 @@ import (
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
+	"github.com/husk-runtime/husk/libcontainer/capabilities"
 	"github.com/husk-runtime/husk/libcontainer/cgroups"
 	"github.com/husk-runtime/husk/libcontainer/cgroups/devices"
 	"github.com/husk-runtime/husk/libcontainer/hooks"
@@ -53,6 +54,10 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	}
 	spec, err := withNotifySocket(spec, o.NotifySocket)
 	if err != nil {
+		return nil, err
+	}
+	// Parse what the init will need now, so that a bad name fails create, not start.
+	if _, err := capabilities.Parse(spec.Process.Capabilities); err != nil {
 		return nil, err
 	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" {

@@ -8,7 +8,9 @@ import (
 	"strconv"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
+	"github.com/husk-runtime/husk/libcontainer/capabilities"
 	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
 )
@@ -41,10 +43,20 @@ func (c *Container) Exec(o *ExecOpts) (int, error) {
 	if len(p.Args) == 0 {
 		return 0, errors.New("process.args: must not be empty")
 	}
+	if _, err := capabilities.Parse(p.Capabilities); err != nil {
+		return 0, err
+	}
 	if p.Terminal && o.ConsoleSocket == "" {
 		return 0, errors.New("process.terminal is true but no --console-socket was given")
 	}
 	spec := c.state.Config
+	if err := checkExtras(spec, p); err != nil {
+		return 0, err
+	}
+	var initialCPUs *unix.CPUSet
+	if p.ExecCPUAffinity != nil {
+		initialCPUs, _ = parseCPUList(p.ExecCPUAffinity.Initial) // checked above
+	}
 	boot := &bootstrap{}
 	m, err := c.cgroupManager()
 	if err != nil {
@@ -83,7 +95,7 @@ func (c *Container) Exec(o *ExecOpts) (int, error) {
 		env = append(env, envConsoleFD+"="+strconv.Itoa(3+o.PreserveFds+1))
 	}
 	ip, err := spawnInit(&spawnOpts{
-		boot: boot, extra: extra, preserve: o.PreserveFds, env: env,
+		boot: boot, extra: extra, preserve: o.PreserveFds, env: env, cpus: initialCPUs,
 		stdin: stdioOr(o.Stdin, os.Stdin), stdout: stdioOr(o.Stdout, os.Stdout), stderr: stdioOr(o.Stderr, os.Stderr),
 	})
 	if err != nil {
