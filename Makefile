@@ -58,3 +58,6 @@ clean:
 -include tests/vm/Makefile.inc
 BENCH_DEPS := build
 -include bench/Makefile.inc
+
+# Every lane runs the freshly built binary.
+conformance engines-test vm-test: build
