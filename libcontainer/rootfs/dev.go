@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -218,7 +219,11 @@ func copyTree(src, dst string) error {
 		}
 		rel, _ := filepath.Rel(src, p)
 		out := filepath.Join(dst, rel)
-		st := fi.Sys().(*unix.Stat_t)
+		// Walk's FileInfo comes from os.Lstat, whose Sys is a *syscall.Stat_t.
+		st, ok := fi.Sys().(*syscall.Stat_t)
+		if !ok {
+			return fmt.Errorf("copy %s: no stat data", p)
+		}
 		switch {
 		case fi.IsDir():
 			if rel != "." {

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
@@ -51,11 +52,11 @@ func Prepare(cfg *Config) (*Rootfs, error) {
 	if err := mount("", "/", "", prop, ""); err != nil {
 		return nil, err
 	}
-	// pivot_root needs the new root's parent mount to be not shared.
-	if prop&unix.MS_SHARED != 0 {
-		if err := makeParentPrivate(cfg.Rootfs); err != nil {
-			return nil, err
-		}
+	// pivot_root needs the new root's parent mount to be not shared, and a shared one would
+	// carry the rootfs bind below back to the host. A non-recursive rootfsPropagation
+	// ("private", "slave") leaves it shared when it was shared on the host.
+	if err := makeParentPrivate(cfg.Rootfs); err != nil {
+		return nil, err
 	}
 	if err := mount(cfg.Rootfs, cfg.Rootfs, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return nil, err
@@ -194,7 +195,10 @@ func (r *Rootfs) mountOne(m *specs.Mount) error {
 		data = r.cfg.FormatMountLabel(data, r.cfg.MountLabel)
 	}
 	if o.TmpCopyUp && typ == "tmpfs" {
-		return r.tmpcopyup(target, src, o, data)
+		if err := r.tmpcopyup(target, src, o, data); err != nil {
+			return err
+		}
+		return r.applyPropagationAndAttrs(m.Destination, o)
 	}
 	if err := mount(src, fdPath(target), typ, o.Flags&^unix.MS_REMOUNT, data); err != nil {
 		return err
@@ -354,16 +358,26 @@ func checkDir(f *os.File) error {
 	return nil
 }
 
+// makeParentPrivate makes the mount holding path private if it is shared.
 func makeParentPrivate(path string) error {
-	for p := path; ; p = filepath.Dir(p) {
-		err := mount("", p, "", unix.MS_PRIVATE, "")
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, unix.EINVAL) || p == "/" {
-			return err
+	resolved, err := filepath.EvalSymlinks(path)
+	if err != nil {
+		return fmt.Errorf("root.path: %w", err)
+	}
+	mounts, err := mountinfo.GetMounts(mountinfo.ParentsFilter(resolved))
+	if err != nil {
+		return fmt.Errorf("read mountinfo: %w", err)
+	}
+	var parent *mountinfo.Info
+	for _, m := range mounts {
+		if parent == nil || len(m.Mountpoint) >= len(parent.Mountpoint) {
+			parent = m
 		}
 	}
+	if parent == nil || !strings.Contains(" "+parent.Optional, " shared:") {
+		return nil
+	}
+	return mount("", parent.Mountpoint, "", unix.MS_PRIVATE, "")
 }
 
 func remountReadonly(path string) error {

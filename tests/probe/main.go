@@ -240,7 +240,7 @@ func main() {
 		need(args, 1)
 		var st unix.Statfs_t
 		check(unix.Statfs(args[0], &st))
-		fmt.Printf("type=%#x flags=%s\n", st.Type, mountFlags(st.Flags))
+		fmt.Printf("type=%#x flags=%s size=%d\n", st.Type, mountFlags(st.Flags), st.Blocks*uint64(st.Bsize))
 	case "exec":
 		// Try to execute PATH; print the errno when the kernel refuses.
 		need(args, 1)
