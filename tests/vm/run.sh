@@ -178,7 +178,7 @@ total_pass=0 total_fail=0 total_skip=0 bad_guests=()
 summary=()
 for g in "${guests[@]}"; do
 	d=$rundir/$g
-	tr -d '\r' <"$d/results.log" >"$d/results.txt" 2>/dev/null || : >"$d/results.txt"
+	tr -d '\r\0' <"$d/results.log" >"$d/results.txt" 2>/dev/null || : >"$d/results.txt"
 	echo "=== VM guest $g ($(cmdline "$g"))"
 	grep -av '^HUSK-VM-' "$d/results.txt" | sed -n '/./,$p'
 	pass=$(grep -Eac '^ *--- PASS' "$d/results.txt")

@@ -205,7 +205,7 @@ func TestSELinuxEnforcing(t *testing.T) {
 		t.Errorf("/sys/fs/selinux/enforce = %q, want 1", got)
 	}
 	t.Logf("sestatus:\n%s", run(t, "sestatus"))
-	t.Logf("test context: %s", readTrim(t, "/proc/self/attr/current"))
+	t.Logf("test context: %s", strings.TrimRight(readTrim(t, "/proc/self/attr/current"), "\x00"))
 	// The root filesystem was labelled at build time: /usr/bin carries a
 	// real type, not unlabeled_t or file_t.
 	b := make([]byte, 256)
