@@ -122,7 +122,7 @@ func createContainer(c *cli.Context, id string) (*libcontainer.Container, error)
 		Root: root(c), ID: id, Bundle: bundle, Spec: s,
 		ConsoleSocket: c.String("console-socket"), PidFile: c.String("pid-file"),
 		PidfdSocket: c.String("pidfd-socket"), NoPivot: c.Bool("no-pivot"),
-		NoNewKeyring: c.Bool("no-new-keyring"), PreserveFds: preserve,
+		NoNewKeyring: c.Bool("no-new-keyring"), PreserveFds: preserve, NotifySocket: os.Getenv("NOTIFY_SOCKET"),
 		SystemdCgroup: c.Bool("systemd-cgroup"), Rootless: rl,
 	})
 }

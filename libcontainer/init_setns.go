@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"os"
 
-	specs "github.com/opencontainers/runtime-spec/specs-go"
-
-	"github.com/husk-runtime/husk/libcontainer/hooks"
 	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
 )
@@ -31,6 +28,9 @@ func setnsInit(conn *initsync.Conn, cfg *initConfig) error {
 	}
 	path, err := lookPath(p)
 	if err != nil {
+		return err
+	}
+	if err := applyExtras(cfg); err != nil {
 		return err
 	}
 	if cfg.Seccomp != nil && cfg.Seccomp.Notify {
@@ -60,13 +60,4 @@ func loadNotifyFilter(conn *initsync.Conn, cfg *initConfig) error {
 	}
 	_, err = conn.Expect(initsync.MsgSeccompDone, nil)
 	return err
-}
-
-// runContainerHooks runs createContainer/startContainer hooks from inside the container.
-func runContainerHooks(name string, hs []specs.Hook, cfg *initConfig) error {
-	st := &specs.State{
-		Version: specs.Version, ID: cfg.ContainerID, Status: specs.StateCreated,
-		Pid: os.Getpid(), Bundle: cfg.Bundle, Annotations: cfg.Spec.Annotations,
-	}
-	return hooks.Run(name, hs, st)
 }

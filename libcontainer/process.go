@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
@@ -39,6 +40,7 @@ type initConfig struct {
 	NewNS        map[string]bool  `json:"new_ns,omitempty"` // namespace types created for this container
 	Seccomp      *seccomp.Program `json:"seccomp,omitempty"`
 	Hooks        bool             `json:"hooks,omitempty"` // stop for prestart/createRuntime hooks
+	Pid          int              `json:"pid,omitempty"`   // the init's pid as the host sees it (for hooks' state)
 	ProcessLabel string           `json:"process_label,omitempty"`
 	AppArmor     string           `json:"apparmor,omitempty"`
 }
@@ -87,6 +89,7 @@ type spawnOpts struct {
 	stdin    *os.File
 	stdout   *os.File
 	stderr   *os.File
+	cpus     *unix.CPUSet // affinity of the init until it joins the cgroup (execCPUAffinity.initial)
 }
 
 // splitJoinFiles separates the cgroup files the C constructor writes "0" to (v1 "tasks": the
@@ -146,7 +149,7 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 		ExtraFiles:  files,
 		SysProcAttr: sys,
 	}
-	if err := cmd.Start(); err != nil {
+	if err := startWithAffinity(cmd, o.cpus); err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
@@ -253,4 +256,26 @@ var nsTypes = map[specs.LinuxNamespaceType]struct {
 	specs.UserNamespace:    {"user", unix.CLONE_NEWUSER},
 	specs.CgroupNamespace:  {"cgroup", unix.CLONE_NEWCGROUP},
 	specs.TimeNamespace:    {"time", unix.CLONE_NEWTIME},
+}
+
+// startWithAffinity starts cmd with CPU affinity cpus (nil: ours). The child inherits the
+// affinity of the thread that forks it, so the change is made on a locked thread and undone.
+func startWithAffinity(cmd *exec.Cmd, cpus *unix.CPUSet) error {
+	if cpus == nil {
+		return cmd.Start()
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var old unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &old); err != nil {
+		return os.NewSyscallError("sched_getaffinity", err)
+	}
+	if err := unix.SchedSetaffinity(0, cpus); err != nil {
+		return fmt.Errorf("process.execCPUAffinity.initial: %w", os.NewSyscallError("sched_setaffinity", err))
+	}
+	err := cmd.Start()
+	if rerr := unix.SchedSetaffinity(0, &old); rerr != nil && err == nil {
+		err = os.NewSyscallError("sched_setaffinity", rerr)
+	}
+	return err
 }
