@@ -61,11 +61,12 @@ func (c *Container) Start() error {
 	if err := os.Remove(fifoPath); err != nil {
 		return err
 	}
-	// The init keeps its end open, close-on-exec: end of file means the user process has
-	// been exec'd (or the init failed), so poststart hooks run after it, as the spec says.
-	waitEOF(int(fifo.Fd()))
 	spec := c.state.Config
 	if spec.Hooks != nil && len(spec.Hooks.Poststart) > 0 {
+		// The init keeps its end open, close-on-exec: end of file means the user process
+		// has been exec'd (or the init failed), so poststart hooks run after it, as the
+		// spec says. Without hooks, start returns at once, as runc's does.
+		waitEOF(int(fifo.Fd()))
 		// runtime-spec v1.3: "If any poststart hook fails, the runtime MUST generate an
 		// error, stop the container, and continue the lifecycle at step 12" (delete).
 		if err := hooks.Run("poststart", spec.Hooks.Poststart, c.specState(Running)); err != nil {
