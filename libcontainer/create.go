@@ -254,11 +254,25 @@ func deviceRules(l *specs.Linux) *specs.LinuxResources {
 		case "u":
 			typ = "c"
 		}
+		if namedByRule(res.Devices, typ, d.Major, d.Minor) {
+			continue // the config's own rule for this device decides, a deny included (runc 1.1.5 denies it)
+		}
 		major, minor := d.Major, d.Minor
 		rules = append(rules, specs.LinuxDeviceCgroup{Allow: true, Type: typ, Major: &major, Minor: &minor, Access: "rwm"})
 	}
 	res.Devices = rules
 	return &res
+}
+
+// namedByRule reports whether a linux.resources.devices rule names the device exactly (type,
+// major and minor, no wildcard).
+func namedByRule(rules []specs.LinuxDeviceCgroup, typ string, major, minor int64) bool {
+	for _, r := range rules {
+		if r.Type == typ && r.Major != nil && *r.Major == major && r.Minor != nil && *r.Minor == minor {
+			return true
+		}
+	}
+	return false
 }
 
 // parentLoop serves the init's Go-phase requests until it reports ready.
