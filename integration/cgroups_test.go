@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -698,4 +700,410 @@ func procState(t *testing.T, pid int) string {
 		t.Fatalf("/proc/%d/stat: %q", pid, s)
 	}
 	return s[i+2 : i+3]
+}
+
+func TestCgroupDevices(t *testing.T) {
+	testutil.RequireRoot(t)
+	// Char major 42 has no driver ("for demo/sample use"): opening 42:N gives ENXIO when the
+	// device cgroup lets it through and EPERM when it does not, with no privilege check of
+	// the driver's own (as /dev/kmsg or /dev/mem have) to muddle the answer.
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/probe", "sleep", "120"}
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
+			specs.LinuxDeviceCgroup{Allow: true, Type: "c", Major: i64(42), Minor: i64(1), Access: "rw"})
+	})
+	// Nodes made on the host inside the rootfs (not under the container's /dev tmpfs): the
+	// device cgroup is all that stands between the container and them.
+	for _, n := range []struct {
+		name         string
+		major, minor uint32
+	}{{"denied-node", 42, 0}, {"allowed-node", 42, 1}, {"null-node", 1, 3}} {
+		if err := unix.Mknod(filepath.Join(b.Rootfs, n.name), unix.S_IFCHR|0o666, int(unix.Mkdev(n.major, n.minor))); err != nil {
+			t.Fatalf("mknod %s: %v", n.name, err)
+		}
+	}
+	pid := b.Create()
+	b.MustHusk("start", b.ID)
+	for _, c := range []struct{ node, want string }{
+		{"/null-node", "ok\n"},        // runc's default allow-list
+		{"/allowed-node", "errno=6 "}, // allowed by the config: reaches the (absent) driver
+		{"/denied-node", "errno=1 "},  // no rule: EPERM from the device cgroup
+	} {
+		r := b.Husk("exec", b.ID, "/probe", "open", c.node)
+		if !strings.HasPrefix(r.Stdout, c.want) {
+			t.Errorf("open %s: got %q (exit %d), want %q", c.node, r.Stdout, r.Code, c.want)
+		}
+	}
+	if !testutil.IsCgroupV2() {
+		list := testutil.ReadCgroupFile(t, testutil.CgroupDirs(t, pid)["devices"], "devices.list")
+		if hasLine(list, "a *:* rwm") || strings.Contains(list, "c 42:0 ") || !hasLine(list, "c 42:1 rw") {
+			t.Errorf("devices.list: want c 42:1 rw and nothing that allows c 42:0:\n%s", list)
+		}
+	}
+}
+
+// TestCgroupDeviceDenyRule: a node made through linux.devices exists in the container, but a
+// linux.resources.devices deny rule for it keeps it from being opened.
+func TestCgroupDeviceDenyRule(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/probe", "sleep", "120"}
+		s.Linux.Devices = append(s.Linux.Devices, specs.LinuxDevice{Path: "/dev/husk-dev", Type: "c", Major: 42, Minor: 0, FileMode: fileMode(0o666)})
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices,
+			specs.LinuxDeviceCgroup{Allow: false, Type: "c", Major: i64(42), Minor: i64(0), Access: "rwm"})
+	})
+	pid := b.Create()
+	b.MustHusk("start", b.ID)
+	if got := b.MustHusk("exec", b.ID, "/probe", "stat", "/dev/husk-dev"); !strings.Contains(got, "rdev=42:0") {
+		t.Errorf("linux.devices node: got %q, want rdev 42:0", got)
+	}
+	if r := b.Husk("exec", b.ID, "/probe", "open", "/dev/husk-dev"); r.Code == 0 || !strings.HasPrefix(r.Stdout, "errno=1 ") {
+		t.Errorf("open a denied linux.devices node: exit %d %q, want EPERM", r.Code, r.Stdout)
+	}
+	if got := b.MustHusk("exec", b.ID, "/probe", "open", "/dev/null"); got != "ok\n" {
+		t.Errorf("open /dev/null: got %q, want ok", got)
+	}
+	if !testutil.IsCgroupV2() {
+		list := testutil.ReadCgroupFile(t, testutil.CgroupDirs(t, pid)["devices"], "devices.list")
+		if strings.Contains(list, "c 42:0 ") || !hasLine(list, "c 1:3 rwm") {
+			t.Errorf("devices.list: want c 1:3 and no c 42:0:\n%s", list)
+		}
+	}
+}
+
+func fileMode(m os.FileMode) *os.FileMode { return &m }
+
+func TestCgroupCPUQuotaThrottles(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/probe", "sleep", "120"}
+		s.Linux.Resources.CPU = &specs.LinuxCPU{Quota: i64(10000), Period: u64(100000)}
+	})
+	pid := b.Create()
+	b.MustHusk("start", b.ID)
+	start := time.Now()
+	b.MustHusk("exec", b.ID, "/probe", "spin", "1")
+	elapsed := time.Since(start)
+	dirs := testutil.CgroupDirs(t, pid)
+	var stat map[string]int64
+	if testutil.IsCgroupV2() {
+		stat = kvFile(t, dirs[""], "cpu.stat")
+	} else {
+		stat = kvFile(t, dirs["cpu"], "cpu.stat")
+	}
+	if stat["nr_throttled"] == 0 {
+		t.Errorf("cpu.stat after 1s of spinning under a 10%% quota: nr_throttled is 0 (%v)", stat)
+	}
+	t.Logf("spin 1s took %v, cpu.stat %v", elapsed, stat)
+}
+
+// kvFile parses a cgroup "key value" file.
+func kvFile(t *testing.T, dir, file string) map[string]int64 {
+	t.Helper()
+	out := map[string]int64{}
+	for _, l := range strings.Split(testutil.ReadCgroupFile(t, dir, file), "\n") {
+		k, v, ok := strings.Cut(l, " ")
+		if !ok {
+			continue
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err == nil {
+			out[k] = n
+		}
+	}
+	return out
+}
+
+// cgFilesV is the v1 or v2 expectation, whichever applies here.
+func cgFilesV(v1, v2 []cgFile) []cgFile {
+	if testutil.IsCgroupV2() {
+		return v2
+	}
+	return v1
+}
+
+func TestCgroupUpdate(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, d := range cgDrivers {
+		t.Run(d.name, func(t *testing.T) {
+			b := newCgBundle(t, d, func(s *specs.Spec) {
+				s.Linux.Resources.Memory = &specs.LinuxMemory{Limit: i64(mib(64)), Swap: i64(mib(64))}
+				s.Linux.Resources.Pids = &specs.LinuxPids{Limit: i64(40)}
+			})
+			pid := b.Create()
+			b.MustHusk("start", b.ID)
+			dirs := testutil.CgroupDirs(t, pid)
+
+			b.MustHusk("update", "--memory", "100m", "--memory-swap", "200m", "--memory-reservation", "50m",
+				"--cpu-quota", "20000", "--cpu-period", "100000", "--cpu-share", "256",
+				"--cpuset-cpus", "0", "--cpuset-mems", "0", "--pids-limit", "50", b.ID)
+			checkCgFiles(t, dirs, cgFilesV([]cgFile{
+				{ctrl: "memory", file: "memory.limit_in_bytes", want: mibs(100)},
+				{ctrl: "memory", file: "memory.memsw.limit_in_bytes", want: mibs(200)},
+				{ctrl: "memory", file: "memory.soft_limit_in_bytes", want: mibs(50)},
+				{ctrl: "cpu", file: "cpu.cfs_quota_us", want: "20000"},
+				{ctrl: "cpu", file: "cpu.cfs_period_us", want: "100000"},
+				{ctrl: "cpu", file: "cpu.shares", want: "256"},
+				{ctrl: "cpuset", file: "cpuset.cpus", want: "0"},
+				{ctrl: "pids", file: "pids.max", want: "50"},
+			}, []cgFile{
+				{ctrl: "", file: "memory.max", want: mibs(100)},
+				{ctrl: "", file: "memory.swap.max", want: mibs(100)},
+				{ctrl: "", file: "memory.low", want: mibs(50)},
+				{ctrl: "", file: "cpu.max", want: "20000 100000"},
+				{ctrl: "", file: "cpu.weight", want: "10"}, // 1 + (256-2)*9999/262142
+				{ctrl: "", file: "cpuset.cpus", want: "0"},
+				{ctrl: "", file: "pids.max", want: "50"},
+			}))
+
+			res := filepath.Join(b.Dir, "resources.json")
+			if err := os.WriteFile(res, []byte(`{"memory":{"limit":134217728,"swap":268435456},"pids":{"limit":60}}`), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b.MustHusk("update", "-r", res, b.ID)
+			want := cgFilesV([]cgFile{
+				{ctrl: "memory", file: "memory.limit_in_bytes", want: mibs(128)},
+				{ctrl: "memory", file: "memory.memsw.limit_in_bytes", want: mibs(256)},
+				{ctrl: "pids", file: "pids.max", want: "60"},
+			}, []cgFile{
+				{ctrl: "", file: "memory.max", want: mibs(128)},
+				{ctrl: "", file: "memory.swap.max", want: mibs(128)},
+				{ctrl: "", file: "pids.max", want: "60"},
+			})
+			checkCgFiles(t, dirs, want)
+			if r := b.HuskIn([]byte(`{"pids":{"limit":70}}`), "update", "-r", "-", b.ID); r.Code != 0 {
+				t.Errorf("update -r -: exit %d: %s", r.Code, r.Stderr)
+			}
+			checkCgFiles(t, dirs, []cgFile{cgFilesV(
+				[]cgFile{{ctrl: "pids", file: "pids.max", want: "70"}},
+				[]cgFile{{ctrl: "", file: "pids.max", want: "70"}})[0]})
+
+			t.Run("recorded in state", func(t *testing.T) {
+				testutil.RequireHusk(t) // reads husk's state.json; runc keeps its own layout
+				var st struct {
+					Config specs.Spec `json:"config"`
+				}
+				data, err := os.ReadFile(filepath.Join(b.Root, b.ID, "state.json"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := json.Unmarshal(data, &st); err != nil {
+					t.Fatal(err)
+				}
+				r := st.Config.Linux.Resources
+				if r.Memory == nil || r.Memory.Limit == nil || *r.Memory.Limit != mib(128) ||
+					r.Pids == nil || r.Pids.Limit == nil || *r.Pids.Limit != 70 ||
+					r.CPU == nil || r.CPU.Quota == nil || *r.CPU.Quota != 20000 || r.CPU.Cpus != "0" {
+					t.Errorf("state.json resources after update: %s", mustJSON(r))
+				}
+			})
+
+			t.Run("invalid values", func(t *testing.T) {
+				for _, c := range []struct {
+					name     string
+					args     []string
+					stdin    string
+					field    string
+					huskOnly string
+				}{
+					{name: "cpuset string", args: []string{"--cpuset-cpus", "0-x"}, field: "cpus"},
+					{name: "negative memory", args: []string{"--memory", "-5"}, field: "memory"},
+					{name: "not a number", args: []string{"--pids-limit", "many"}, field: "pids-limit"},
+					{
+						name: "all or nothing", stdin: `{"pids":{"limit":90},"cpu":{"cpus":"0-x"}}`, field: "cpus",
+						huskOnly: "runc 1.1.5 writes pids before it fails on the cpuset",
+					},
+					{
+						name: "swap below limit", stdin: `{"memory":{"limit":268435456,"swap":134217728}}`, field: "swap",
+						huskOnly: "runc 1.1.5 leaves this to the kernel, which names no field",
+					},
+				} {
+					t.Run(c.name, func(t *testing.T) {
+						if c.huskOnly != "" {
+							testutil.RequireHusk(t) // see huskOnly
+						}
+						args := append([]string{"update"}, c.args...)
+						var r testutil.Result
+						if c.stdin != "" {
+							r = b.HuskIn([]byte(c.stdin), append(args, "-r", "-", b.ID)...)
+						} else {
+							r = b.Husk(append(args, b.ID)...)
+						}
+						if r.Code == 0 {
+							t.Fatalf("update %v succeeded", c.args)
+						}
+						if !strings.Contains(r.Stderr, c.field) {
+							t.Errorf("update error %q does not name %q", r.Stderr, c.field)
+						}
+						checkCgFiles(t, dirs, want[:1])
+						checkCgFiles(t, dirs, []cgFile{cgFilesV(
+							[]cgFile{{ctrl: "pids", file: "pids.max", want: "70"}},
+							[]cgFile{{ctrl: "", file: "pids.max", want: "70"}})[0]})
+					})
+				}
+			})
+
+			b.MustHusk("kill", b.ID, "KILL")
+			b.WaitStatus("stopped", 5*time.Second)
+			if r := b.Husk("update", "--pids-limit", "80", b.ID); r.Code == 0 {
+				t.Error("update of a stopped container succeeded")
+			}
+		})
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// alive reports whether pid exists and is not a zombie.
+func alive(t *testing.T, pid int) bool {
+	s := procState(t, pid)
+	return s != "" && s != "Z" && s != "X"
+}
+
+// startWithChildren runs a container in the host pid namespace (so that the init's death
+// does not take the others along) whose init has two background children, and returns the
+// pids of all three from `ps -f json`.
+func startWithChildren(t *testing.T) (*testutil.Bundle, []int) {
+	t.Helper()
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/bin/sh", "-c", "sleep 300 & sleep 300 & exec /probe sleep 300"}
+		var ns []specs.LinuxNamespace
+		for _, n := range s.Linux.Namespaces {
+			if n.Type != specs.PIDNamespace {
+				ns = append(ns, n)
+			}
+		}
+		s.Linux.Namespaces = ns
+	})
+	pid := b.Create()
+	b.MustHusk("start", b.ID)
+	var pids []int
+	deadline := time.Now().Add(5 * time.Second)
+	for len(pids) < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+		pids = nil
+		if err := json.Unmarshal([]byte(b.MustHusk("ps", "-f", "json", b.ID)), &pids); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(pids) != 3 || !slices.Contains(pids, pid) {
+		t.Fatalf("ps -f json: got %v, want the init %d and two sleeps", pids, pid)
+	}
+	for _, p := range pids {
+		t.Cleanup(func() {
+			if alive(t, p) {
+				_ = unix.Kill(p, unix.SIGKILL)
+			}
+		})
+	}
+	return b, pids
+}
+
+func TestCgroupPsAndKillAll(t *testing.T) {
+	testutil.RequireRoot(t)
+	b, pids := startWithChildren(t)
+	table := b.MustHusk("ps", b.ID)
+	lines := strings.Split(strings.TrimSpace(table), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[0], "PID") {
+		t.Errorf("ps table: got %q, want a header and 3 rows", table)
+	}
+	for _, p := range pids {
+		if !strings.Contains(table, " "+strconv.Itoa(p)+" ") {
+			t.Errorf("ps table lacks pid %d:\n%s", p, table)
+		}
+	}
+	if out := b.MustHusk("ps", b.ID, "-o", "pid,comm"); !strings.Contains(out, "sleep") {
+		t.Errorf("ps with ps options: got %q", out)
+	}
+	b.MustHusk("kill", "-a", b.ID, "TERM")
+	deadline := time.Now().Add(5 * time.Second)
+	for _, p := range pids {
+		for alive(t, p) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		if alive(t, p) {
+			t.Errorf("pid %d alive after kill -a TERM", p)
+		}
+	}
+}
+
+func TestCgroupDeleteKillsLeftovers(t *testing.T) {
+	testutil.RequireRoot(t)
+	b, pids := startWithChildren(t)
+	st := b.State()
+	initPid := int(st["pid"].(float64))
+	dirs := testutil.CgroupDirs(t, initPid)
+	b.MustHusk("kill", b.ID, "KILL")
+	b.WaitStatus("stopped", 5*time.Second)
+	for _, p := range pids {
+		if p != initPid && !alive(t, p) {
+			t.Fatalf("sleep %d died with the init; the test needs leftovers", p)
+		}
+	}
+	b.MustHusk("delete", b.ID)
+	for _, p := range pids {
+		if alive(t, p) {
+			t.Errorf("pid %d alive after delete", p)
+		}
+	}
+	requireGone(t, "after delete", dirs)
+}
+
+func TestCgroupNamespace(t *testing.T) {
+	testutil.RequireRoot(t)
+	t.Run("new", func(t *testing.T) {
+		b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/probe", "sleep", "120"} })
+		pid := b.Create()
+		b.MustHusk("start", b.ID)
+		if mustReadlink(t, "/proc/self/ns/cgroup") == mustReadlink(t, "/proc/"+strconv.Itoa(pid)+"/ns/cgroup") {
+			t.Error("init shares the host cgroup namespace")
+		}
+		own := b.MustHusk("exec", b.ID, "/probe", "cat", "/proc/self/cgroup")
+		for _, l := range strings.Split(strings.TrimSpace(own), "\n") {
+			if !strings.HasSuffix(l, ":/") {
+				t.Errorf("/proc/self/cgroup inside: %q, want every line to end in \":/\"", l)
+			}
+		}
+		if r := b.Husk("exec", b.ID, "/probe", "mkdir", cgroupMkdirTarget()); r.Code == 0 || !strings.HasPrefix(r.Stdout, "errno=30 ") {
+			t.Errorf("mkdir under /sys/fs/cgroup inside: exit %d %q, want EROFS", r.Code, r.Stdout)
+		}
+		if ls := b.MustHusk("exec", b.ID, "/probe", "ls", cgroupListTarget()); !strings.Contains(ls, "cgroup.procs") {
+			t.Errorf("container's own cgroup not visible at %s: %q", cgroupListTarget(), ls)
+		}
+	})
+	t.Run("host", func(t *testing.T) {
+		b := testutil.NewBundle(t, func(s *specs.Spec) {
+			s.Process.Args = []string{"/probe", "cat", "/proc/self/cgroup"}
+			var ns []specs.LinuxNamespace
+			for _, n := range s.Linux.Namespaces {
+				if n.Type != specs.CgroupNamespace {
+					ns = append(ns, n)
+				}
+			}
+			s.Linux.Namespaces = ns
+		})
+		out := b.MustRun()
+		if !strings.Contains(out, "/"+b.Spec.Linux.CgroupsPath+"\n") {
+			t.Errorf("/proc/self/cgroup without a cgroup namespace: got %q, want the full path %q", out, b.Spec.Linux.CgroupsPath)
+		}
+	})
+}
+
+// cgroupMkdirTarget is a directory the container tries to make in its cgroup mount.
+func cgroupMkdirTarget() string {
+	if testutil.IsCgroupV2() {
+		return "/sys/fs/cgroup/husk-ro-check"
+	}
+	return "/sys/fs/cgroup/pids/husk-ro-check"
+}
+
+// cgroupListTarget is the container's own cgroup directory as it sees it.
+func cgroupListTarget() string {
+	if testutil.IsCgroupV2() {
+		return "/sys/fs/cgroup"
+	}
+	return "/sys/fs/cgroup/pids"
 }
