@@ -7,7 +7,7 @@ CTR_NS=husk
 CTR_IMG=docker.io/library/huskbox:latest
 
 CTR=(ctr --address "$CTRD/containerd.sock" --namespace "$CTR_NS")
-ctr_() { "${CTR[@]}" "$@"; }
+ctr_() { tmo "${CTR[@]}" "$@"; }
 
 # ctr_run ID [ctr run flags...] -- CMD...: ctr run with the runtime, root and cgroup parent set
 ctr_run() {
@@ -54,7 +54,7 @@ TOML
 		fail "image import" "rc=$RC" "$OUT"
 		return 1
 	fi
-	ctr_ events >"$CTRD/events.log" 2>&1 &
+	"${CTR[@]}" events >"$CTRD/events.log" 2>&1 &
 	echo $! >"$CTRD/events.pid"
 	pass "start + ctr images import"
 }

@@ -11,7 +11,7 @@ read -r -a DK_EXTRA <<<"${DOCKER_RUN_ARGS:-}"
 DK_RUN=(run --runtime husk --network none "${DK_EXTRA[@]}")
 export DOCKER_CONFIG=$DKD/client
 
-dk_inspect() { "${DOCKER[@]}" inspect -f "$2" "$1" 2>&1; }
+dk_inspect() { tmo "${DOCKER[@]}" inspect -f "$2" "$1" 2>&1; }
 
 docker_start() {
 	mkdir -p "$DKD/client"
@@ -24,7 +24,7 @@ docker_start() {
 		--exec-opt native.cgroupdriver=cgroupfs --cgroup-parent "$PARENT" \
 		--add-runtime "husk=$RUNTIME" >"$DKD/dockerd.log" 2>&1 &
 	echo $! >"$DKD/dockerd.started"
-	if ! wait_for 60 eval '"${DOCKER[@]}" version >/dev/null 2>&1'; then
+	if ! wait_for 60 eval 'tmo "${DOCKER[@]}" version >/dev/null 2>&1'; then
 		fail start "dockerd did not answer in 60s" "$(tail -n 3 "$DKD/dockerd.log")"
 		return 1
 	fi
@@ -120,7 +120,7 @@ docker_scenarios() {
 	if [ -z "$id" ]; then
 		left=" (no container id)"
 	else
-		"${DOCKER[@]}" ps -aq --no-trunc | grep -qx "$id" && left+=" container"
+		tmo "${DOCKER[@]}" ps -aq --no-trunc | grep -qx "$id" && left+=" container"
 		[ -e "$DKD/data/containers/$id" ] && left+=" data-root"
 		[ -e "$DKD/exec/runtime-runc/moby/$id" ] && left+=" runtime-state"
 		[ -e "$DKD/exec/containerd/daemon/io.containerd.runtime.v2.task/moby/$id" ] && left+=" bundle"

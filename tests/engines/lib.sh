@@ -46,6 +46,15 @@ run() {
 	return 0
 }
 
+# tmo CMD...: CMD with a 10s timeout, for engine queries outside run(); fails at once (124)
+# past ENGINE_DEADLINE
+tmo() {
+	if [ -n "${ENGINE_DEADLINE:-}" ] && ((SECONDS >= ENGINE_DEADLINE)); then
+		return 124
+	fi
+	timeout --kill-after=2 10 "$@"
+}
+
 # contains NEEDLE: OUT contains NEEDLE
 contains() { [[ $OUT == *"$1"* ]]; }
 

@@ -11,7 +11,7 @@ read -r -a PM_EXTRA <<<"${PODMAN_RUN_ARGS:-}"
 PM_RUN=(run --network none --cgroup-parent "$PARENT" "${PM_EXTRA[@]}")
 export CONTAINERS_CONF=$PMD/containers.conf CONTAINERS_STORAGE_CONF=$PMD/storage.conf
 
-pm_inspect() { "${PODMAN[@]}" inspect -f "$2" "$1" 2>&1; }
+pm_inspect() { tmo "${PODMAN[@]}" inspect -f "$2" "$1" 2>&1; }
 
 podman_start() {
 	local nofile nproc pidmax base
@@ -143,7 +143,7 @@ podman_scenarios() {
 	if [ -z "$id" ]; then
 		left=" (no container id)"
 	else
-		"${PODMAN[@]}" ps -aq --no-trunc | grep -qx "$id" && left+=" container"
+		tmo "${PODMAN[@]}" ps -aq --no-trunc | grep -qx "$id" && left+=" container"
 		[ -e "$PMD/root/overlay-containers/$id" ] && left+=" storage"
 		[ -e "/run/$(basename "$RUNTIME")/$id" ] && left+=" runtime-state"
 		for cg in $(cgroup_mounts); do [ -d "$cg$PARENT/libpod-$id" ] && left+=" cgroup:$cg"; done
@@ -157,8 +157,9 @@ podman_stop() {
 	[ -f "$PMD/containers.conf" ] || return 0
 	timeout 30 "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
 	# podman moves conmon into <parent>/conmon and never removes that cgroup
+	wait_for 5 eval '[ -z "$(cat "/sys/fs/cgroup/pids$PARENT/conmon/cgroup.procs" 2>/dev/null)" ]'
 	for m in $(cgroup_mounts); do
-		[ -d "$m$PARENT/conmon" ] && wait_for 5 rmdir "$m$PARENT/conmon" 2>/dev/null
+		[ -d "$m$PARENT/conmon" ] && rmdir "$m$PARENT/conmon" 2>/dev/null
 	done
 	return 0
 }

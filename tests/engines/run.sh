@@ -213,7 +213,7 @@ inner_main() {
 			trap finish EXIT
 			trap 'exit 130' INT TERM
 			local t0=$SECONDS
-			ENGINE_DEADLINE=$((SECONDS + ${ENGINE_BUDGET:=150}))
+			ENGINE_DEADLINE=$((SECONDS + ${ENGINE_BUDGET:=120}))
 			log "== $e"
 			"${e}_start" && "${e}_scenarios"
 			log "== $e took $((SECONDS - t0))s"
