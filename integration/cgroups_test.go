@@ -1107,3 +1107,150 @@ func cgroupListTarget() string {
 	}
 	return "/sys/fs/cgroup/pids"
 }
+
+// TestCgroupBadResources: configs the cgroup code must refuse, each with an error that names
+// the field, no cgroup directory and no state left behind.
+func TestCgroupBadResources(t *testing.T) {
+	testutil.RequireRoot(t)
+	v2 := testutil.IsCgroupV2()
+	cases := []struct {
+		name   string
+		set    func(r *specs.LinuxResources)
+		path   string // linux.cgroupsPath, when the case is about it
+		field  string
+		skip   string // non-empty: why the case does not apply on this host
+		strict string // non-empty: why runc 1.1.5 accepts the config
+	}{
+		{
+			name: "unified on v1", set: func(r *specs.LinuxResources) { r.Unified = map[string]string{"memory.high": "1000000"} },
+			field: "unified", skip: map[bool]string{true: "unified keys are valid on cgroup v2"}[v2],
+		},
+		{
+			name: "unknown unified key", set: func(r *specs.LinuxResources) { r.Unified = map[string]string{"bogus.key": "1"} },
+			field: "bogus.key", skip: map[bool]string{false: "checked by the v1 case"}[v2],
+		},
+		{name: "cpuset cpus", set: func(r *specs.LinuxResources) { r.CPU = &specs.LinuxCPU{Cpus: "0-x"} }, field: "cpu.cpus"},
+		{
+			name: "cpuset mems", set: func(r *specs.LinuxResources) { r.CPU = &specs.LinuxCPU{Mems: "1-0"} }, field: "cpu.mems",
+		},
+		{
+			name: "negative memory", set: func(r *specs.LinuxResources) { r.Memory = &specs.LinuxMemory{Limit: i64(-5)} },
+			field: "memory.limit", strict: "runc 1.1.5 passes -5 to the kernel as unlimited",
+		},
+		{
+			name: "negative pids", set: func(r *specs.LinuxResources) { r.Pids = &specs.LinuxPids{Limit: i64(-5)} },
+			field: "pids.limit", strict: "runc 1.1.5 treats any negative pids limit as unlimited",
+		},
+		{
+			name: "cpu quota below 1ms", set: func(r *specs.LinuxResources) { r.CPU = &specs.LinuxCPU{Quota: i64(10), Period: cpuPeriod()} },
+			field: "cpu.quota", strict: "runc 1.1.5 leaves it to the kernel (EINVAL, no field named)",
+		},
+		{
+			name: "swap below limit", set: func(r *specs.LinuxResources) {
+				r.Memory = &specs.LinuxMemory{Limit: i64(mib(64)), Swap: i64(mib(32))}
+			},
+			field: "memory.swap", strict: "runc 1.1.5 leaves it to the kernel (EINVAL, no field named)",
+		},
+		{
+			name: "swappiness", set: func(r *specs.LinuxResources) { r.Memory = &specs.LinuxMemory{Swappiness: u64(200)} },
+			field: "memory.swappiness",
+		},
+		{
+			name: "bad device access", set: func(r *specs.LinuxResources) {
+				r.Devices = append(r.Devices, specs.LinuxDeviceCgroup{Allow: true, Type: "c", Access: "rwx"})
+			},
+			field: "devices", strict: "runc 1.1.5 passes the rule to the kernel unchecked",
+		},
+		{
+			name: "network classID", set: func(r *specs.LinuxResources) {
+				r.Network = &specs.LinuxNetwork{ClassID: func(v uint32) *uint32 { return &v }(0x100001)}
+			},
+			field: "network", skip: map[bool]string{false: "the net_cls controller is mounted here"}[!hostHas(t, "net_cls", "net_cls.classid")],
+			strict: "runc 1.1.5 ignores settings for a controller that is not mounted",
+		},
+		{
+			name: "hugepage size", set: func(r *specs.LinuxResources) {
+				r.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: "3MB", Limit: 1 << 21}}
+			},
+			field: "hugepageLimits", strict: "runc 1.1.5 ignores hugetlb limits when the v1 hugetlb controller is not mounted",
+		},
+		{
+			name: "cgroupsPath with ..", path: "a/../../escape", field: "cgroupsPath",
+			strict: "runc 1.1.5 cleans the path and creates the cgroup",
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if c.skip != "" {
+				t.Skip(c.skip)
+			}
+			if c.strict != "" {
+				testutil.RequireHusk(t) // see strict
+			}
+			b := testutil.NewBundle(t, func(s *specs.Spec) {
+				s.Process.Args = []string{"/probe", "sleep", "120"}
+				if c.set != nil {
+					c.set(s.Linux.Resources)
+				}
+			})
+			if c.path != "" {
+				b.Spec.Linux.CgroupsPath = c.path
+				b.WriteSpec()
+				removeCgroupDirs(t, "escape", "a")
+			}
+			r := b.Husk("create", "--bundle", b.Dir, b.ID)
+			if r.Code == 0 {
+				t.Fatalf("create succeeded, want an error naming %q", c.field)
+			}
+			if testutil.IsHusk() && !strings.Contains(r.Stderr, c.field) {
+				t.Errorf("create error %q does not name %q", r.Stderr, c.field)
+			}
+			requireGone(t, "after a refused create", cgroupDirsUnder(t, b.Spec.Linux.CgroupsPath))
+			if c.path == "" {
+				requireGone(t, "after a refused create", cgroupDirsUnder(t, b.ID))
+			}
+			if st := b.Status(); st != "" {
+				t.Errorf("container exists after a refused create, status %q", st)
+			}
+		})
+	}
+}
+
+// TestCgroupHugetlb writes hugepage limits where the host can take them (a v1 hugetlb
+// hierarchy, or hugetlb enabled for the container on cgroup2) and otherwise checks the
+// refusal names the field: on this kind of hybrid host hugetlb sits on the cgroup2 mount
+// without being enabled below its root, which husk must not change.
+func TestCgroupHugetlb(t *testing.T) {
+	testutil.RequireRoot(t)
+	const size = "2MB"
+	if _, err := os.Stat("/sys/kernel/mm/hugepages/hugepages-2048kB"); err != nil {
+		t.Skip("requires 2MB huge pages")
+	}
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/probe", "sleep", "120"}
+		s.Linux.Resources.HugepageLimits = []specs.LinuxHugepageLimit{{Pagesize: size, Limit: 4 << 21}}
+	})
+	own := testutil.CgroupDirs(t, 0)
+	v1 := hostHas(t, "hugetlb", "hugetlb."+size+".limit_in_bytes")
+	parentV2 := false
+	if d, ok := own[""]; ok {
+		ctrls, _ := os.ReadFile(filepath.Join(d, "cgroup.subtree_control"))
+		parentV2 = strings.Contains(string(ctrls), "hugetlb")
+	}
+	if !v1 && !parentV2 {
+		testutil.RequireHusk(t) // runc 1.1.5 ignores hugetlb limits without a v1 hugetlb hierarchy
+		r := b.Husk("create", "--bundle", b.Dir, b.ID)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "hugepageLimits") {
+			t.Errorf("create with hugetlb unavailable: exit %d %q, want an error naming hugepageLimits", r.Code, r.Stderr)
+		}
+		requireGone(t, "after a refused create", cgroupDirsUnder(t, b.Spec.Linux.CgroupsPath))
+		return
+	}
+	pid := b.Create()
+	dirs := testutil.CgroupDirs(t, pid)
+	if v1 {
+		checkCgFiles(t, dirs, []cgFile{{ctrl: "hugetlb", file: "hugetlb." + size + ".limit_in_bytes", want: strconv.Itoa(4 << 21)}})
+	} else {
+		checkCgFiles(t, dirs, []cgFile{{ctrl: "", file: "hugetlb." + size + ".max", want: strconv.Itoa(4 << 21)}})
+	}
+}

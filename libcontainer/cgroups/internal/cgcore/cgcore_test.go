@@ -30,6 +30,8 @@ func TestValidate(t *testing.T) {
 			CPU:    &specs.LinuxCPU{Shares: u64(1024), Quota: i64(50000), Period: u64(100000), Burst: u64(1000), Cpus: "0-1,3", Mems: "0"},
 			Pids:   &specs.LinuxPids{Limit: i64(0)},
 		}, V1, ""},
+		{"pids unlimited", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(-1)}}, V1, ""},
+		{"pids below -1", &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: i64(-5)}}, V2, "linux.resources.pids.limit: must be -1"},
 		{"swap below limit", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(2 << 20), Swap: i64(1 << 20)}}, V1, "linux.resources.memory.swap: must be >= memory.limit"},
 		{"negative limit", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(-2)}}, V1, "linux.resources.memory.limit: must be -1"},
 		{"swap with unlimited memory", &specs.LinuxResources{Memory: &specs.LinuxMemory{Limit: i64(-1), Swap: i64(5)}}, V1, "linux.resources.memory.swap: must be -1"},

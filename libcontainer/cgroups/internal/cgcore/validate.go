@@ -106,6 +106,10 @@ func Validate(r *specs.LinuxResources, v Version) error {
 			bad("cpu.idle", "must be 0 or 1, got %d", *c.Idle)
 		}
 	}
+	// "-1 indicating no limit (max)" -OCI spec v1.3; below that is a mistake, as for memory.
+	if p := r.Pids; p != nil && p.Limit != nil && *p.Limit < -1 {
+		bad("pids.limit", "must be -1 (unlimited) or >= 0, got %d", *p.Limit)
+	}
 	if b := r.BlockIO; b != nil {
 		if b.Weight != nil && (*b.Weight < 10 || *b.Weight > 1000) {
 			bad("blockIO.weight", "must be 10 to 1000, got %d", *b.Weight)
@@ -222,7 +226,8 @@ func BlkioWeightToIOWeight(w uint16) uint64 {
 
 // PidsMax renders linux.resources.pids.limit: "-1 indicating no limit
 // (max)" and "0 is a valid limit value ... and SHOULD be treated as such"
-// -OCI spec v1.3. Any negative value means no limit, as in runc.
+// -OCI spec v1.3. Validate rejects values below -1; any negative value
+// renders as no limit, as in runc.
 func PidsMax(limit int64) string {
 	if limit < 0 {
 		return "max"
