@@ -384,8 +384,12 @@ func exeWrite(target, out, secs string) {
 	link, _ := os.Readlink("/proc/self/fd/" + strconv.Itoa(pfd))
 	report = append(report, "link: "+link)
 	if pid > 0 {
-		// Wait for the process to go away so the binary is no longer busy.
-		for syscall.Kill(pid, 0) == nil && time.Now().Before(deadline) {
+		// Wait for the process to drop its image (exit, even as an unreaped zombie) so the
+		// binary is no longer busy.
+		for time.Now().Before(deadline) {
+			if _, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); err != nil {
+				break
+			}
 			time.Sleep(time.Millisecond)
 		}
 	}
