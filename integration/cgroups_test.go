@@ -209,6 +209,27 @@ func resourceCases() []resourceCase {
 			huskOnly: "runc 1.1.5 writes cpu.idle on cgroup v2 only",
 		},
 		{
+			name: "cpu realtime",
+			set: func(_ *testing.T, r *specs.LinuxResources) {
+				r.CPU = &specs.LinuxCPU{RealtimeRuntime: i64(5000), RealtimePeriod: u64(100000)}
+			},
+			v1: []cgFile{
+				{ctrl: "cpu", file: "cpu.rt_runtime_us", want: "5000"},
+				{ctrl: "cpu", file: "cpu.rt_period_us", want: "100000"},
+			},
+			needs:    [2]string{"cpu", "cpu.rt_runtime_us"},
+			huskOnly: "runc 1.1.5 gives the parents it creates no realtime budget: EINVAL",
+		},
+		{
+			name: "memory kernel",
+			set: func(_ *testing.T, r *specs.LinuxResources) {
+				r.Memory = &specs.LinuxMemory{Limit: i64(mib(64)), Kernel: i64(mib(32)), KernelTCP: i64(mib(16))}
+			},
+			// Accepted (runc and husk warn that kernel memory limits are not applied).
+			v1: []cgFile{{ctrl: "memory", file: "memory.limit_in_bytes", want: mibs(64)}},
+			v2: []cgFile{{ctrl: "", file: "memory.max", want: mibs(64)}},
+		},
+		{
 			name: "cpuset",
 			set: func(_ *testing.T, r *specs.LinuxResources) {
 				r.CPU = &specs.LinuxCPU{Cpus: "0", Mems: "0"}
@@ -549,6 +570,21 @@ func TestCgroupEventsStats(t *testing.T) {
 	}
 	if data.Pids.Current < 1 {
 		t.Errorf("pids.current: got %d, want >= 1", data.Pids.Current)
+	}
+	// Streaming: a stats envelope every --interval.
+	lines := startEvents(t, b, "--interval", "100ms")
+	for i := 0; i < 2; i++ {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatal("events --interval exited early")
+			}
+			if err := json.Unmarshal([]byte(l), &e); err != nil || e.Type != "stats" || e.ID != b.ID || len(e.Data) == 0 {
+				t.Errorf("events --interval line %q: want a stats envelope for %s (%v)", l, b.ID, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no stats from events --interval 100ms within 10s")
+		}
 	}
 }
 
