@@ -57,6 +57,7 @@ func requireCreateFails(t *testing.T, b *testutil.Bundle, field string) {
 
 func TestPersonality(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.RequireHusk(t) // runc 1.1.5 ignores linux.personality (runc 1.2 applies it)
 	if runtime.GOARCH != "amd64" {
 		t.Skip("LINUX32 as i686 is checked on amd64 only")
 	}
@@ -66,7 +67,7 @@ func TestPersonality(t *testing.T) {
 	if got := strings.TrimSpace(hostFile(t, pid, "personality")); got != "00000008" {
 		t.Errorf("host /proc/%d/personality: got %s, want 00000008 (PER_LINUX32)", pid, got)
 	}
-	if got := b.MustHusk("exec", b.ID, "/bin/uname", "-m"); got != "i686\n" && got != "" {
+	if got := b.MustHusk("exec", b.ID, "/bin/busybox", "uname", "-m"); got != "i686\n" {
 		t.Errorf("uname -m in the container: got %q, want i686", got)
 	}
 	if got := b.MustHusk("exec", b.ID, "/probe", "uname"); got != "i686\n" {
@@ -78,7 +79,6 @@ func TestPersonality(t *testing.T) {
 		"flags":  {Domain: specs.PerLinux, Flags: []specs.LinuxPersonalityFlag{"ADDR_NO_RANDOMIZE"}},
 	} {
 		t.Run("bad "+name, func(t *testing.T) {
-			testutil.RequireHusk(t) // runc 1.1.5 ignores linux.personality
 			b := testutil.NewBundle(t, func(s *specs.Spec) { s.Linux.Personality = p })
 			requireCreateFails(t, b, "linux.personality."+name)
 		})
@@ -183,7 +183,13 @@ func TestExecCPUAffinity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = unix.Kill(pid, unix.SIGKILL) })
+	t.Cleanup(func() {
+		// Ours to reap (subreaper): the pid namespace's init cannot finish exiting,
+		// and delete waits for it, while this zombie remains.
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+	})
 	if got := procStatus(t, pid)["Cpus_allowed_list"]; got != "1" {
 		t.Errorf("host Cpus_allowed_list of the exec'd process: got %s, want 1", got)
 	}
@@ -264,6 +270,7 @@ func TestMemoryPolicy(t *testing.T) {
 
 func TestTimeOffsets(t *testing.T) {
 	testutil.RequireRoot(t)
+	testutil.RequireHusk(t) // runc 1.1.5 predates time namespaces (runc 1.2)
 	if _, err := os.Stat("/proc/self/ns/time"); err != nil {
 		t.Skip("kernel without time namespaces")
 	}
@@ -274,7 +281,7 @@ func TestTimeOffsets(t *testing.T) {
 			"monotonic": {Secs: monoOff}, "boottime": {Secs: bootOff, Nanosecs: 5},
 		}
 	})
-	offs := hostFile(t, pid, "timens_offsets")
+	offs := strings.Join(strings.Fields(hostFile(t, pid, "timens_offsets")), " ")
 	if !strings.Contains(offs, fmt.Sprintf("monotonic %d 0", monoOff)) || !strings.Contains(offs, fmt.Sprintf("boottime %d 5", bootOff)) {
 		t.Errorf("host /proc/%d/timens_offsets:\n%s", pid, offs)
 	}
@@ -348,7 +355,8 @@ func TestNotifySocket(t *testing.T) {
 	if err != nil {
 		t.Fatalf("no notification received: %v", err)
 	}
-	if got := string(buf[:n]); got != "READY=1" {
+	// runc 1.1.5 relays it with a newline added.
+	if got := strings.TrimSpace(string(buf[:n])); got != "READY=1" {
 		t.Errorf("notification: got %q, want READY=1", got)
 	}
 	// runc 1.1.5 relays the message through a socket of its own, so the sender is runc.
@@ -385,10 +393,13 @@ func TestExitCodes(t *testing.T) {
 		{"start of a running container", []string{"start", b.ID}, 1},
 		{"kill of a missing container", []string{"kill", "no-such-container"}, 1},
 		{"delete of a running container", []string{"delete", b.ID}, 1},
-		{"unknown command", []string{"no-such-command"}, 1},
+		{"unknown command", []string{"no-such-command"}, 1}, // runc 1.1.5: 3
 		{"state", []string{"state", b.ID}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "unknown command" && !testutil.IsHusk() {
+				t.Skip("runc 1.1.5 exits 3 on an unknown command")
+			}
 			if r := b.Husk(tc.args...); r.Code != tc.want {
 				t.Errorf("%v: exit %d, want %d (stderr %q)", tc.args, r.Code, tc.want, r.Stderr)
 			}
