@@ -110,6 +110,12 @@ func splitJoinFiles(files []string) (tasks []string, cgroup2Dir string) {
 // spawnInit starts `husk init` from a sealed copy of this binary and runs the bootstrap phase.
 // On error nothing is left running.
 func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
+	// Fds we inherited without close-on-exec (an engine's leak) must not reach the init,
+	// where a container process could find them in /proc/1/fd (CVE-2024-21626). Preserved
+	// fds are passed on explicitly below; everything of ours is close-on-exec already.
+	if err := unix.CloseRange(uint(3+o.preserve), ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		return nil, os.NewSyscallError("close_range", err)
+	}
 	exe, err := exeseal.OpenReadonly()
 	if err != nil {
 		return nil, err
