@@ -51,27 +51,31 @@ step() {
 
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, file labels)"
 
+# resolve_kernel prints the versioned image package the cloud flavour's
+# metapackage depends on.
+resolve_kernel() {
+	apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1
+}
+kpkg=$(resolve_kernel)
+if [ -z "$kpkg" ]; then
+	log "apt lists lack linux-image-cloud-amd64; running apt-get update"
+	apt-get update >/dev/null || die "apt-get update failed"
+	kpkg=$(resolve_kernel)
+fi
+[ -n "$kpkg" ] || die "cannot resolve linux-image-cloud-amd64 to a kernel package"
+
 # Host tools, from Debian packages only.
 need_pkgs=()
-for pair in debootstrap:debootstrap mkfs.ext4:e2fsprogs setfiles:policycoreutils \
-	cpio:cpio gzip:gzip getfattr:attr debugfs:e2fsprogs dpkg-deb:dpkg qemu-system-x86_64:qemu-system-x86; do
+for pair in debootstrap:debootstrap mkfs.ext4:e2fsprogs debugfs:e2fsprogs setfiles:policycoreutils \
+	cpio:cpio gzip:gzip getfattr:attr setfattr:attr dpkg-deb:dpkg qemu-system-x86_64:qemu-system-x86; do
 	command -v "${pair%%:*}" >/dev/null || need_pkgs+=("${pair#*:}")
 done
 if [ ${#need_pkgs[@]} -gt 0 ]; then
 	log "installing host packages: ${need_pkgs[*]}"
-	apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need_pkgs[@]}" >/dev/null ||
+		die "apt-get install ${need_pkgs[*]} failed"
 fi
-
-# The kernel: the cloud flavour's metapackage names the versioned image.
-kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1)
-if [ -z "$kpkg" ]; then
-	log "apt lists lack linux-image-cloud-amd64; running apt-get update"
-	apt-get update >/dev/null
-	kpkg=$(apt-cache depends linux-image-cloud-amd64 |
-		sed -n 's/^ *Depends: \(linux-image-[0-9].*-cloud-amd64\)$/\1/p' | head -n1)
-fi
-[ -n "$kpkg" ] || die "cannot resolve linux-image-cloud-amd64 to a kernel package"
 kver=${kpkg#linux-image-}
 kpkgver=$(apt-cache policy "$kpkg" | sed -n 's/^ *Candidate: //p')
 

@@ -181,27 +181,40 @@ for g in "${guests[@]}"; do
 	tr -d '\r\0' <"$d/results.log" >"$d/results.txt" 2>/dev/null || : >"$d/results.txt"
 	echo "=== VM guest $g ($(cmdline "$g"))"
 	grep -av '^HUSK-VM-' "$d/results.txt" | sed -n '/./,$p'
-	pass=$(grep -Eac '^ *--- PASS' "$d/results.txt")
-	fail=$(grep -Eac '^ *--- FAIL' "$d/results.txt")
-	skip=$(grep -Eac '^ *--- SKIP' "$d/results.txt")
-	why=""
-	if [ "${status[$g]}" = timeout ]; then
-		why="timed out after ${VM_TIMEOUT}s"
+	# Counts per test binary, so that a binary that crashed without a
+	# --- FAIL line counts as one failure even when another binary failed.
+	{
+		read -r pass fail skip began finished
+		read -r why
+	} < <(awk '
+		function note(m) { why = why sep m; sep = "; " }
+		/^HUSK-VM-BEGIN/ { began = 1; next }
+		/^HUSK-VM-DONE/ { finished = 1; next }
+		/^HUSK-VM-RUN / { bin = $2; binfail = 0; next }
+		/^HUSK-VM-EXIT / {
+			if ($3 != 0) { note($2 " exited " $3); if (binfail == 0) fail++ }
+			bin = ""; next
+		}
+		/^HUSK-VM-(PANIC|SETUP) / { sub(/^HUSK-VM-[A-Z]+ /, ""); note($0); next }
+		/^ *--- PASS/ { pass++; next }
+		/^ *--- FAIL/ { fail++; binfail++; next }
+		/^ *--- SKIP/ { skip++; next }
+		END {
+			if (bin != "") { note(bin " did not finish"); if (binfail == 0) fail++ }
+			printf "%d %d %d %d %d\n%s\n", pass, fail, skip, began, finished, why
+		}' "$d/results.txt")
+	booting=""
+	if [ "${status[$g]:-}" = timeout ]; then
+		why="timed out after ${VM_TIMEOUT}s${why:+; $why}"
 	fi
-	if ! grep -qa '^HUSK-VM-BEGIN' "$d/results.txt"; then
+	if [ "$began" = 0 ]; then
 		why="${why:+$why; }did not boot to the test runner"
-	elif ! grep -qa '^HUSK-VM-DONE' "$d/results.txt"; then
-		why="${why:+$why; }runner did not finish (guest crashed or powered off early)"
+		booting=1
+	elif [ "$finished" = 0 ]; then
+		why="${why:+$why; }runner did not finish (guest crashed, hung or powered off early)"
+		booting=1
 	fi
-	while read -r _ msg; do
-		why="${why:+$why; }$msg"
-	done < <(grep -aE '^HUSK-VM-(PANIC|SETUP)' "$d/results.txt")
-	while read -r _ bin rc; do
-		[ "$rc" = 0 ] && continue
-		why="${why:+$why; }$bin exited $rc"
-		# A crash or panic leaves no --- FAIL line: count it.
-		[ "$fail" -gt 0 ] || fail=$((fail + 1))
-	done < <(grep -a '^HUSK-VM-EXIT' "$d/results.txt")
+	# A guest that failed without any failed test still counts one failure.
 	if [ -n "$why" ] && [ "$fail" -eq 0 ]; then
 		fail=1
 	fi
@@ -211,9 +224,11 @@ for g in "${guests[@]}"; do
 	[ -n "${booted[$g]:-}" ] && [ -n "${done_at[$g]:-}" ] && tests=$((done_at[$g] - booted[$g]))s
 	if [ -n "$why" ]; then
 		bad_guests+=("$g")
-		echo "--- console of guest $g (last 40 lines of $d/console.log):"
-		tr -d '\r' <"$d/console.log" 2>/dev/null | tail -n 40
-		[ -s "$d/qemu.log" ] && echo "--- qemu: $(tail -n 5 "$d/qemu.log")"
+		if [ -n "$booting" ]; then
+			echo "--- console of guest $g (last 40 lines of $d/console.log):"
+			tr -d '\r' 2>/dev/null <"$d/console.log" | tail -n 40
+			[ -s "$d/qemu.log" ] && echo "--- qemu said: $(tail -n 5 "$d/qemu.log")"
+		fi
 		summary+=("vm-test: guest $g: FAIL: $why (boot $boot, tests $tests; $pass passed, $fail failed, $skip skipped)")
 	else
 		summary+=("vm-test: guest $g: ok (boot $boot, tests $tests; $pass passed, $fail failed, $skip skipped)")
