@@ -50,7 +50,15 @@ type Msg struct {
 	Type  string          `json:"type"`
 	Error string          `json:"error,omitempty"`
 	Data  json.RawMessage `json:"data,omitempty"`
+	// Spilled means the whole message is in a memfd, the packet's last fd (see maxPacket).
+	Spilled bool `json:"spilled,omitempty"`
 }
+
+// maxPacket is the largest Go-phase message sent as the packet itself. A SOCK_SEQPACKET
+// packet must fit the sender's socket buffer (sendmsg fails with EMSGSIZE beyond
+// net.core.wmem_default, 208 KiB by default) and is mostly one contiguous kernel allocation,
+// so a larger message (a config with big annotations or seccomp filters) travels in a memfd.
+const maxPacket = 64 << 10
 
 // Pair returns a connected SOCK_SEQPACKET pair, both ends close-on-exec.
 func Pair() (parent, child *os.File, err error) {
@@ -112,7 +120,7 @@ func (c *Conn) RecvRaw() ([]byte, []int, error) {
 	buf := c.buf[:cap(c.buf)]
 	oob := make([]byte, unix.CmsgSpace(4*4))
 	for {
-		n, oobn, _, _, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		n, oobn, flags, _, err := unix.Recvmsg(c.fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err == unix.EINTR {
 			continue
 		}
@@ -134,6 +142,12 @@ func (c *Conn) RecvRaw() ([]byte, []int, error) {
 					fds = append(fds, r...)
 				}
 			}
+		}
+		if flags&(unix.MSG_CTRUNC|unix.MSG_TRUNC) != 0 {
+			for _, fd := range fds {
+				unix.Close(fd)
+			}
+			return nil, nil, fmt.Errorf("recvmsg: packet of %d bytes, %d control bytes truncated (flags %#x)", n, oobn, flags)
 		}
 		out := make([]byte, n)
 		copy(out, buf[:n])
@@ -158,7 +172,41 @@ func (c *Conn) Send(typ string, v any, fds ...int) error {
 	if err != nil {
 		return fmt.Errorf("encode %s message: %w", typ, err)
 	}
-	return c.SendRaw(b, fds...)
+	if len(b) <= maxPacket {
+		return c.SendRaw(b, fds...)
+	}
+	mfd, err := unix.MemfdCreate("husk-sync", unix.MFD_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("send %s message: %w", typ, os.NewSyscallError("memfd_create", err))
+	}
+	f := os.NewFile(uintptr(mfd), "husk-sync")
+	defer f.Close() // not unix.Close: f's finalizer would close the fd number again, reused by then
+	if _, err := f.Write(b); err != nil {
+		return fmt.Errorf("send %s message: %w", typ, err)
+	}
+	b, _ = json.Marshal(Msg{Type: typ, Spilled: true})
+	return c.SendRaw(b, append(fds[:len(fds):len(fds)], mfd)...)
+}
+
+// unspill reads a message sent in a memfd (the last of fds) and closes that fd.
+func unspill(fds []int) ([]byte, []int, error) {
+	if len(fds) == 0 {
+		return nil, nil, errors.New("decode sync message: spilled message without its memfd")
+	}
+	mfd := fds[len(fds)-1]
+	fds = fds[:len(fds)-1]
+	f := os.NewFile(uintptr(mfd), "husk-sync")
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fds, fmt.Errorf("decode sync message: %w", err)
+	}
+	b := make([]byte, st.Size())
+	// The memfd's file offset is shared with the sender, which left it at the end.
+	if _, err := f.ReadAt(b, 0); err != nil {
+		return nil, fds, fmt.Errorf("decode sync message: %w", err)
+	}
+	return b, fds, nil
 }
 
 // SendError reports err to the parent.
@@ -176,6 +224,15 @@ func (c *Conn) Recv() (*Msg, []int, error) {
 	var m Msg
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, nil, fmt.Errorf("decode sync message %.40q: %w", b, err)
+	}
+	if m.Spilled {
+		if b, fds, err = unspill(fds); err != nil {
+			return nil, fds, err
+		}
+		m = Msg{}
+		if err := json.Unmarshal(b, &m); err != nil {
+			return nil, fds, fmt.Errorf("decode sync message %.40q: %w", b, err)
+		}
 	}
 	if m.Type == MsgError {
 		return nil, fds, &InitError{Msg: m.Error}
