@@ -104,13 +104,17 @@ func hostNamespaces() []string {
 	return out
 }
 
-// hostCapabilities lists the capabilities husk knows that the running kernel has.
+// hostCapabilities lists the capabilities husk knows that it can grant here: known to
+// the running kernel and in husk's own bounding set (a capability dropped from it, as in
+// a container, cannot be given to a container of ours).
 func hostCapabilities() []string {
-	names := capabilities.Names()
-	if last := capabilities.Last(); last >= 0 && last+1 < len(names) {
-		names = names[:last+1]
+	var out []string
+	for i, name := range capabilities.Names() {
+		if have, err := unix.PrctlRetInt(unix.PR_CAPBSET_READ, uintptr(i), 0, 0, 0); err == nil && have == 1 {
+			out = append(out, name)
+		}
 	}
-	return names
+	return out
 }
 
 // cgroupVersions reports which cgroup hierarchies are mounted (husk drives both) and
