@@ -214,6 +214,9 @@ func (r *Rootfs) bindMount(m *specs.Mount, o *Options) error {
 	if !filepath.IsAbs(src) {
 		src = filepath.Join(r.cfg.Bundle, src)
 	}
+	if err := checkProcSysSource(m.Destination, src); err != nil {
+		return err
+	}
 	st, err := os.Stat(src)
 	if err != nil {
 		return fmt.Errorf("bind source: %w", err)
@@ -345,6 +348,29 @@ func (r *Rootfs) mkfileHandle(dest string) (*os.File, error) {
 		return nil, fmt.Errorf("open mount point inside the rootfs: %w", err)
 	}
 	return f, nil
+}
+
+// checkProcSysSource refuses a bind mount onto /proc or /sys whose source is not a procfs or
+// a sysfs: a fake /proc would take the writes meant for the kernel, such as LSM labels
+// (CVE-2019-16884, CVE-2023-27561, CVE-2023-28642).
+func checkProcSysSource(dest, src string) error {
+	var magic int64
+	switch filepath.Clean(dest) {
+	case "/proc":
+		magic = unix.PROC_SUPER_MAGIC
+	case "/sys":
+		magic = unix.SYSFS_MAGIC
+	default:
+		return nil
+	}
+	var st unix.Statfs_t
+	if err := unix.Statfs(src, &st); err != nil {
+		return &os.PathError{Op: "statfs", Path: src, Err: err}
+	}
+	if int64(st.Type) != magic {
+		return fmt.Errorf("bind source %s: filesystem magic %#x, want %#x: a bind mount onto %s must be of the real filesystem", src, st.Type, magic, dest)
+	}
+	return nil
 }
 
 func checkDir(f *os.File) error {
