@@ -132,11 +132,13 @@ func namespaces(s *specs.Spec, _ string) error {
 	if (len(s.Linux.UIDMappings) > 0 || len(s.Linux.GIDMappings) > 0) && !seen[specs.UserNamespace] {
 		return errors.New("linux.uidMappings: mappings need a user namespace in linux.namespaces")
 	}
-	if seen[specs.UserNamespace] && len(s.Linux.UIDMappings) == 0 {
-		for _, n := range s.Linux.Namespaces {
-			if n.Type == specs.UserNamespace && n.Path == "" {
-				return errors.New("linux.uidMappings: a new user namespace needs uid and gid mappings")
-			}
+	if seen[specs.UserNamespace] && nsPath(s, specs.UserNamespace) == "" {
+		// An empty map written to gid_map fails, and an unmapped gid cannot be set.
+		if len(s.Linux.UIDMappings) == 0 {
+			return errors.New("linux.uidMappings: a new user namespace needs uid and gid mappings")
+		}
+		if len(s.Linux.GIDMappings) == 0 {
+			return errors.New("linux.gidMappings: a new user namespace needs uid and gid mappings")
 		}
 	}
 	if len(s.Linux.TimeOffsets) > 0 && !seen[specs.TimeNamespace] {
@@ -144,6 +146,9 @@ func namespaces(s *specs.Spec, _ string) error {
 	}
 	if !seen[specs.UTSNamespace] && s.Hostname != "" {
 		return errors.New("hostname: setting it needs a UTS namespace in linux.namespaces")
+	}
+	if !seen[specs.UTSNamespace] && s.Domainname != "" {
+		return errors.New("domainname: setting it needs a UTS namespace in linux.namespaces")
 	}
 	return nil
 }
@@ -165,7 +170,7 @@ func sysctls(s *specs.Spec, _ string) error {
 	for k := range s.Linux.Sysctl {
 		switch {
 		case strings.HasPrefix(k, "net."):
-			if !hasNS(s, specs.NetworkNamespace) || nsPath(s, specs.NetworkNamespace) == "/proc/1/ns/net" {
+			if !hasNS(s, specs.NetworkNamespace) || isOurNetNS(nsPath(s, specs.NetworkNamespace)) {
 				return fmt.Errorf("linux.sysctl %q: needs a network namespace", k)
 			}
 		case k == "kernel.msgmax", k == "kernel.msgmnb", k == "kernel.msgmni", k == "kernel.sem",
@@ -186,6 +191,24 @@ func sysctls(s *specs.Spec, _ string) error {
 		}
 	}
 	return nil
+}
+
+// isOurNetNS reports whether path names the network namespace husk runs in (the host's, as
+// far as the container is concerned), by any path: /proc/1/ns/net, /proc/self/ns/net, a bind
+// mount of it. A net.* sysctl written there would change the host's.
+func isOurNetNS(path string) bool {
+	if path == "" {
+		return false
+	}
+	if path == "/proc/1/ns/net" {
+		return true
+	}
+	a, err := os.Stat(path)
+	if err != nil {
+		return false // namespaces reports it
+	}
+	b, err := os.Stat("/proc/self/ns/net")
+	return err == nil && os.SameFile(a, b)
 }
 
 func nsPath(s *specs.Spec, t specs.LinuxNamespaceType) string {
