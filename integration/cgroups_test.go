@@ -135,12 +135,24 @@ func hostHas(t *testing.T, ctrl, file string) bool {
 	return err == nil
 }
 
+// hostHasV2 reports whether cgroup v2 directories offer file: the test process's own one, or
+// when that is the root (which lacks most controller files) any child of it.
+func hostHasV2(t *testing.T, file string) bool {
+	own := testutil.CgroupDirs(t, 0)[""]
+	if _, err := os.Stat(filepath.Join(own, file)); err == nil {
+		return true
+	}
+	m, _ := filepath.Glob(filepath.Join(own, "*", file))
+	return len(m) > 0
+}
+
 // resourceCase is one linux.resources setting and its files on each cgroup version.
 type resourceCase struct {
 	name     string
 	set      func(t *testing.T, r *specs.LinuxResources)
 	v1, v2   []cgFile
-	needs    [2]string // ctrl and file the host must offer (v1 | v2 picked by the files' version)
+	needs    [2]string // v1 ctrl and file the host must offer for the case to apply
+	needsV2  string    // the cgroup v2 file the host must offer
 	huskOnly string    // non-empty: why runc 1.1.5 does not pass this case
 }
 
@@ -196,6 +208,7 @@ func resourceCases() []resourceCase {
 			v1:       []cgFile{{ctrl: "cpu", file: "cpu.cfs_burst_us", want: "20000"}},
 			v2:       []cgFile{{ctrl: "", file: "cpu.max.burst", want: "20000"}},
 			needs:    [2]string{"cpu", "cpu.cfs_burst_us"},
+			needsV2:  "cpu.max.burst",
 			huskOnly: "runc 1.1.5 predates linux.resources.cpu.burst and ignores it",
 		},
 		{
@@ -206,6 +219,7 @@ func resourceCases() []resourceCase {
 			v1:       []cgFile{{ctrl: "cpu", file: "cpu.idle", want: "1"}},
 			v2:       []cgFile{{ctrl: "", file: "cpu.idle", want: "1"}},
 			needs:    [2]string{"cpu", "cpu.idle"},
+			needsV2:  "cpu.idle",
 			huskOnly: "runc 1.1.5 writes cpu.idle on cgroup v2 only",
 		},
 		{
@@ -286,9 +300,10 @@ func resourceCases() []resourceCase {
 			set: func(_ *testing.T, r *specs.LinuxResources) {
 				r.BlockIO = &specs.LinuxBlockIO{Weight: u16(300)}
 			},
-			v1:    []cgFile{{ctrl: "blkio", file: "blkio.weight", want: "300"}},
-			v2:    []cgFile{{ctrl: "", file: "io.bfq.weight", want: "default 300", line: true}},
-			needs: [2]string{"blkio", "blkio.weight"},
+			v1:      []cgFile{{ctrl: "blkio", file: "blkio.weight", want: "300"}},
+			v2:      []cgFile{{ctrl: "", file: "io.bfq.weight", want: "default 300", line: true}},
+			needs:   [2]string{"blkio", "blkio.weight"},
+			needsV2: "io.bfq.weight",
 		},
 		{
 			name: "devices",
@@ -324,7 +339,11 @@ func TestCgroupResources(t *testing.T) {
 					if len(want) == 0 {
 						t.Skipf("%s has no files on this cgroup version", c.name)
 					}
-					if c.needs[0] != "" && !testutil.IsCgroupV2() && !hostHas(t, c.needs[0], c.needs[1]) {
+					if testutil.IsCgroupV2() {
+						if c.needsV2 != "" && !hostHasV2(t, c.needsV2) {
+							t.Skipf("host cgroup v2 offers no %s", c.needsV2)
+						}
+					} else if c.needs[0] != "" && !hostHas(t, c.needs[0], c.needs[1]) {
 						t.Skipf("host cgroup %s has no %s", c.needs[0], c.needs[1])
 					}
 					if c.huskOnly != "" {

@@ -7,5 +7,7 @@
 // has the controller.
 //
 // A Manager only ever writes to directories inside its own cgroup paths and
-// removes only the directories it created (State.Created).
+// removes only the directories it created (State.Created). The one write
+// above the container's directory is a realtime budget (cpu.rt_*) given to
+// parents it created, which the kernel needs before the container's own.
 package fs
