@@ -2,6 +2,7 @@ package spec
 
 import (
 	"os"
+	"slices"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -22,7 +23,8 @@ func Example() *specs.Spec {
 			Env:      []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "TERM=xterm"},
 			Cwd:      "/",
 			Capabilities: &specs.LinuxCapabilities{
-				Bounding: defaultCaps, Effective: defaultCaps, Permitted: defaultCaps,
+				// Copies: a caller changing one set must change neither the others nor the next Example.
+				Bounding: slices.Clone(defaultCaps), Effective: slices.Clone(defaultCaps), Permitted: slices.Clone(defaultCaps),
 			},
 			Rlimits:         []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Hard: 1024, Soft: 1024}},
 			NoNewPrivileges: true,
