@@ -8,8 +8,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -18,7 +20,7 @@ import (
 // field.
 func Load(bundle string) (*specs.Spec, error) {
 	path := filepath.Join(bundle, "config.json")
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("bundle %s: config.json not found", bundle)
@@ -30,6 +32,24 @@ func Load(bundle string) (*specs.Spec, error) {
 		return nil, fmt.Errorf("%s: %w", path, describe(b, err))
 	}
 	return &s, nil
+}
+
+// readRegular reads path, which must be a regular file: a FIFO there would block forever and a
+// device such as /dev/zero would never end. O_NONBLOCK keeps the open itself from blocking.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (mode %s)", path, st.Mode().Type())
+	}
+	return io.ReadAll(f)
 }
 
 // describe turns a json error into one that says where.
