@@ -121,6 +121,10 @@ func namespaces(s *specs.Spec, _ string) error {
 		}
 		seen[n.Type] = true
 		if n.Path != "" {
+			// Paths go to husk init one per line (libcontainer/nsenter).
+			if strings.ContainsAny(n.Path, "\n\x00") {
+				return fmt.Errorf("linux.namespaces[%d].path %q: invalid path", i, n.Path)
+			}
 			if !filepath.IsAbs(n.Path) {
 				return fmt.Errorf("linux.namespaces[%d].path %q: must be absolute", i, n.Path)
 			}
@@ -143,6 +147,13 @@ func namespaces(s *specs.Spec, _ string) error {
 	}
 	if len(s.Linux.TimeOffsets) > 0 && !seen[specs.TimeNamespace] {
 		return errors.New("linux.timeOffsets: offsets need a time namespace in linux.namespaces")
+	}
+	for clock := range s.Linux.TimeOffsets {
+		// "The key of the map is the clock: boottime or monotonic" (a key is also a line
+		// sent to husk init, which must not smuggle in others).
+		if clock != "boottime" && clock != "monotonic" {
+			return fmt.Errorf("linux.timeOffsets %q: unknown clock (boottime or monotonic)", clock)
+		}
 	}
 	if !seen[specs.UTSNamespace] && s.Hostname != "" {
 		return errors.New("hostname: setting it needs a UTS namespace in linux.namespaces")

@@ -131,9 +131,20 @@ func TestSpec(t *testing.T) {
 		{"time offsets without time namespace", func(s *specs.Spec) {
 			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 10}}
 		}, "linux.timeOffsets"},
+		{"unknown clock", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"realtime": {Secs: 10}}
+		}, `linux.timeOffsets "realtime"`},
+		{"clock smuggling a bootstrap line", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic 1 0\ncgroup /etc/passwd\ntimens boottime": {Secs: 1}}
+		}, "linux.timeOffsets"},
+		{"namespace path with a newline", func(s *specs.Spec) {
+			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: "/proc/self/ns/net\ncgroup /etc/passwd"})
+		}, "linux.namespaces[2].path"},
 		{"time offsets with time namespace", func(s *specs.Spec) {
 			s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
-			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 10}}
+			s.Linux.TimeOffsets = map[string]specs.LinuxTimeOffset{"monotonic": {Secs: 10}, "boottime": {Nanosecs: 5}}
 		}, ""},
 		{"hostname without UTS namespace", func(s *specs.Spec) { s.Hostname = "c1" }, "hostname"},
 		{"hostname with UTS namespace", func(s *specs.Spec) {
