@@ -103,7 +103,7 @@ func (c *Container) Exec(o *ExecOpts) (int, error) {
 	}
 	cfg := &initConfig{
 		Setns: true, ContainerID: c.ID(), Spec: spec, Process: p, Bundle: c.state.Bundle,
-		PreserveFds: o.PreserveFds, Seccomp: prog,
+		PreserveFds: o.PreserveFds, Seccomp: prog, NoNewKeyring: c.state.NoNewKeyring,
 	}
 	err = ip.conn.Send(initsync.MsgConfig, cfg)
 	if err == nil {

@@ -17,6 +17,13 @@ func setnsInit(conn *initsync.Conn, cfg *initConfig) error {
 			return err
 		}
 	}
+	if !cfg.NoNewKeyring {
+		// Not the caller's session keyring, where the host's keys are: the container's own
+		// (joined by name), as the init has.
+		if err := joinKeyring(cfg.ContainerID); err != nil {
+			return err
+		}
+	}
 	if err := setRlimits(p.Rlimits); err != nil {
 		return err
 	}
