@@ -112,6 +112,12 @@ func mergeResources(old, upd *specs.LinuxResources) *specs.LinuxResources {
 		if u.Swap != nil {
 			m.Swap = u.Swap
 		}
+		if u.Swappiness != nil {
+			m.Swappiness = u.Swappiness
+		}
+		if u.DisableOOMKiller != nil {
+			m.DisableOOMKiller = u.DisableOOMKiller
+		}
 		out.Memory = &m
 	}
 	if upd.CPU != nil {
@@ -141,6 +147,12 @@ func mergeResources(old, upd *specs.LinuxResources) *specs.LinuxResources {
 		if u.Mems != "" {
 			cp.Mems = u.Mems
 		}
+		if u.Burst != nil {
+			cp.Burst = u.Burst
+		}
+		if u.Idle != nil {
+			cp.Idle = u.Idle
+		}
 		out.CPU = &cp
 	}
 	if upd.Pids != nil {
@@ -151,6 +163,12 @@ func mergeResources(old, upd *specs.LinuxResources) *specs.LinuxResources {
 	}
 	if upd.Unified != nil {
 		out.Unified = upd.Unified
+	}
+	if upd.HugepageLimits != nil {
+		out.HugepageLimits = upd.HugepageLimits
+	}
+	if upd.Rdma != nil {
+		out.Rdma = upd.Rdma
 	}
 	return &out
 }

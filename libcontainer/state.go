@@ -110,6 +110,12 @@ func processStartTime(pid int) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return parseStartTime(b, pid)
+}
+
+// parseStartTime returns field 22 (starttime) of a /proc/<pid>/stat line, or ESRCH for a
+// zombie or dead process.
+func parseStartTime(b []byte, pid int) (uint64, error) {
 	// The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
 	i := strings.LastIndexByte(string(b), ')')
 	if i < 0 {
