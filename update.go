@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -111,6 +112,9 @@ func updateResources(c *cli.Context) (*specs.LinuxResources, error) {
 		r.Pids = &specs.LinuxPids{Limit: p}
 	}
 	if w := u64("blkio-weight"); w != nil {
+		if *w > math.MaxUint16 {
+			return nil, fmt.Errorf("--blkio-weight %d: out of range", *w)
+		}
 		v := uint16(*w)
 		r.BlockIO = &specs.LinuxBlockIO{Weight: &v}
 	}
@@ -140,7 +144,7 @@ func parseSize(s string) (int64, error) {
 		}
 	}
 	v, err := strconv.ParseInt(t, 10, 64)
-	if err != nil || v < 0 {
+	if err != nil || v < 0 || v > math.MaxInt64/mult {
 		return 0, fmt.Errorf("not a size")
 	}
 	return v * mult, nil

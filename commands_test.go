@@ -1,0 +1,74 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestParseSignal(t *testing.T) {
+	tests := []struct {
+		in   string
+		want unix.Signal // 0: rejected
+	}{
+		{"KILL", unix.SIGKILL},
+		{"SIGKILL", unix.SIGKILL},
+		{"kill", unix.SIGKILL},
+		{"sigterm", unix.SIGTERM},
+		{"Hup", unix.SIGHUP},
+		{"USR1", unix.SIGUSR1},
+		{"WINCH", unix.SIGWINCH},
+		{"9", unix.SIGKILL},
+		{"15", unix.SIGTERM},
+		{"1", unix.SIGHUP},
+		{"34", unix.Signal(34)}, // SIGRTMIN
+		{"64", unix.Signal(64)}, // SIGRTMAX
+		{"0", 0},
+		{"65", 0},
+		{"-9", 0},
+		{"FOO", 0},
+		{"SIGFOO", 0},
+		{"", 0},
+		{"SIG", 0},
+		{"9x", 0},
+		{"SIGSIGKILL", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := parseSignal(tt.in)
+			switch {
+			case tt.want == 0 && err == nil:
+				t.Errorf("parseSignal(%q): got %v, want an error", tt.in, got)
+			case tt.want == 0 && !strings.Contains(err.Error(), "signal"):
+				t.Errorf("parseSignal(%q): got error %q, want one naming the signal", tt.in, err)
+			case tt.want != 0 && (err != nil || got != tt.want):
+				t.Errorf("parseSignal(%q): got %v, %v, want %v", tt.in, got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	tests := []struct {
+		name string
+		ws   unix.WaitStatus // as wait4(2) fills it in
+		want int
+	}{
+		{"exit 0", 0, 0},
+		{"exit 1", 1 << 8, 1},
+		{"exit 42", 42 << 8, 42},
+		{"exit 255", 255 << 8, 255},
+		{"SIGKILL", unix.WaitStatus(unix.SIGKILL), 137},
+		{"SIGTERM", unix.WaitStatus(unix.SIGTERM), 143},
+		{"SIGSEGV with core", unix.WaitStatus(unix.SIGSEGV) | 0x80, 139},
+		{"SIGHUP", unix.WaitStatus(unix.SIGHUP), 129},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := exitCode(tt.ws); got != tt.want {
+				t.Errorf("exitCode(%#x): got %d, want %d", uint32(tt.ws), got, tt.want)
+			}
+		})
+	}
+}
