@@ -120,8 +120,13 @@ func renderTemplate(s ociSpec) ([]byte, error) {
 }
 
 // newTemplates renders the three configs the rows use; rootfs is absolute so
-// that per-container bundles need only a config.json.
-func newTemplates(rootfs string) (*templates, error) {
+// that per-container bundles need only a config.json. A non-empty base is a
+// config.json to start from instead of defaultSpec: its process.args,
+// process.terminal, root, linux.cgroupsPath and linux.seccomp are replaced.
+func newTemplates(rootfs string, base []byte) (*templates, error) {
+	if len(base) > 0 {
+		return templatesFrom(rootfs, base)
+	}
 	var t templates
 	var err error
 	if t.trueCmd, err = renderTemplate(defaultSpec(rootfs, []string{"/bin/true"})); err != nil {
@@ -133,6 +138,50 @@ func newTemplates(rootfs string) (*templates, error) {
 	s := defaultSpec(rootfs, []string{"/bin/true"})
 	s.Linux.Seccomp = dockerLikeProfile()
 	if t.seccomp, err = renderTemplate(s); err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// templatesFrom renders the templates from a user's config.json.
+func templatesFrom(rootfs string, base []byte) (*templates, error) {
+	render := func(args []string, secc *seccompProfile) ([]byte, error) {
+		var m map[string]any
+		if err := json.Unmarshal(base, &m); err != nil {
+			return nil, fmt.Errorf("parse template config: %w", err)
+		}
+		proc, _ := m["process"].(map[string]any)
+		if proc == nil {
+			proc = map[string]any{"cwd": "/", "user": map[string]any{"uid": 0, "gid": 0}}
+			m["process"] = proc
+		}
+		proc["args"], proc["terminal"] = args, false
+		m["root"] = map[string]any{"path": rootfs, "readonly": true}
+		linux, _ := m["linux"].(map[string]any)
+		if linux == nil {
+			linux = map[string]any{}
+			m["linux"] = linux
+		}
+		linux["cgroupsPath"] = cgroupsPathMark
+		delete(linux, "seccomp")
+		if secc != nil {
+			linux["seccomp"] = secc
+		}
+		b, err := json.Marshal(m)
+		if err != nil {
+			return nil, fmt.Errorf("encode config: %w", err)
+		}
+		return b, nil
+	}
+	var t templates
+	var err error
+	if t.trueCmd, err = render([]string{"/bin/true"}, nil); err != nil {
+		return nil, err
+	}
+	if t.sleep, err = render([]string{"/bin/sleep", "1000000"}, nil); err != nil {
+		return nil, err
+	}
+	if t.seccomp, err = render([]string{"/bin/true"}, dockerLikeProfile()); err != nil {
 		return nil, err
 	}
 	return &t, nil

@@ -6,7 +6,24 @@ import (
 )
 
 func TestTemplates(t *testing.T) {
-	tm, err := newTemplates("/abs/rootfs")
+	for _, base := range []struct {
+		name string
+		json string
+	}{
+		{"runc spec", ""},
+		{"user template", `{"ociVersion":"1.0.2","process":{"terminal":true,"args":["sh"],"cwd":"/"},` +
+			`"root":{"path":"rootfs"},"linux":{"seccomp":{"defaultAction":"SCMP_ACT_KILL"},"namespaces":[{"type":"pid"}]}}`},
+		{"template without process or linux", `{"ociVersion":"1.0.2","root":{"path":"x"}}`},
+	} {
+		t.Run(base.name, func(t *testing.T) { testTemplates(t, []byte(base.json)) })
+	}
+	if _, err := newTemplates("/abs/rootfs", []byte("{")); err == nil {
+		t.Error("broken template: got no error")
+	}
+}
+
+func testTemplates(t *testing.T, base []byte) {
+	tm, err := newTemplates("/abs/rootfs", base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +44,10 @@ func TestTemplates(t *testing.T) {
 					Terminal bool
 					Args     []string
 				}
-				Root  struct{ Path string }
+				Root struct {
+					Path     string
+					Readonly bool
+				}
 				Linux struct {
 					CgroupsPath string
 					Seccomp     *struct{ DefaultAction string }
@@ -39,13 +59,13 @@ func TestTemplates(t *testing.T) {
 			if s.Linux.CgroupsPath != "huskbench-1/c1" {
 				t.Errorf("cgroupsPath: got %q, want %q", s.Linux.CgroupsPath, "huskbench-1/c1")
 			}
-			if s.Root.Path != "/abs/rootfs" || s.Process.Terminal {
+			if s.Root.Path != "/abs/rootfs" || !s.Root.Readonly || s.Process.Terminal {
 				t.Errorf("root %q terminal %v: want /abs/rootfs, false", s.Root.Path, s.Process.Terminal)
 			}
 			if len(s.Process.Args) != len(tc.args) || s.Process.Args[0] != tc.args[0] {
 				t.Errorf("args: got %q, want %q", s.Process.Args, tc.args)
 			}
-			if (s.Linux.Seccomp != nil) != tc.wantSecc {
+			if (s.Linux.Seccomp != nil) != tc.wantSecc || (tc.wantSecc && s.Linux.Seccomp.DefaultAction != "SCMP_ACT_ERRNO") {
 				t.Errorf("seccomp present: got %v, want %v", s.Linux.Seccomp != nil, tc.wantSecc)
 			}
 		})

@@ -33,6 +33,9 @@
 //	SKIP=...     rows to skip: run seccomp split exec seq par rss many
 //	BENCH_BUNDLE bundle directory (default build/bench), rootfs built from a
 //	             static busybox when missing
+//	BENCH_CONFIG a config.json to use as the template instead of the one
+//	             `runc spec` writes (args, terminal, root, cgroupsPath and
+//	             seccomp are set by the benchmark)
 //
 // A runtime that fails a row is reported as FAIL for that row (the first error
 // is printed under the table) and the benchmark goes on with the next row.

@@ -37,11 +37,13 @@ type knobs struct {
 	runtimes  []runtimeSpec
 	skip      map[string]bool
 	bundle    string
+	config    string // BENCH_CONFIG: template config.json, "" for runc spec's
 }
 
 var labelRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 
-// parseKnobs reads QUICK, ROUNDS, RUNTIMES, SKIP and BENCH_BUNDLE through
+// parseKnobs reads QUICK, ROUNDS, RUNTIMES, SKIP, BENCH_BUNDLE and
+// BENCH_CONFIG through
 // getenv. lookPath resolves a runtime given without a slash. notes are things
 // to tell the user (a default runtime left out).
 func parseKnobs(getenv func(string) string, lookPath func(string) (string, error)) (k knobs, notes []string, err error) {
@@ -106,6 +108,12 @@ func parseKnobs(getenv func(string) string, lookPath func(string) (string, error
 		return k, notes, errors.New("parse RUNTIMES: no runtime to benchmark")
 	}
 
+	if c := getenv("BENCH_CONFIG"); c != "" {
+		if k.config, err = filepath.Abs(c); err != nil {
+			return k, notes, fmt.Errorf("parse BENCH_CONFIG %q: %w", c, err)
+		}
+		notes = append(notes, "config template "+k.config+" instead of runc spec's")
+	}
 	k.bundle = getenv("BENCH_BUNDLE")
 	if k.bundle == "" {
 		k.bundle = filepath.Join("build", "bench")

@@ -55,6 +55,16 @@ func outer() int {
 		logf("%v", err)
 		return 1
 	}
+	if k.config != "" { // fail before entering the namespaces
+		base, err := os.ReadFile(k.config)
+		if err == nil {
+			_, err = newTemplates(rootfs, base)
+		}
+		if err != nil {
+			logf("BENCH_CONFIG: %v", err)
+			return 2
+		}
+	}
 	work, err := os.MkdirTemp("", "huskbench-")
 	if err != nil {
 		logf("make work dir: %v", err)
@@ -120,7 +130,14 @@ func inner() int {
 		return 1
 	}
 	defer unix.Unmount(work, unix.MNT_DETACH)
-	tmpl, err := newTemplates(os.Getenv(envRootfs))
+	var base []byte
+	if k.config != "" {
+		if base, err = os.ReadFile(k.config); err != nil {
+			logf("read BENCH_CONFIG: %v", err)
+			return 1
+		}
+	}
+	tmpl, err := newTemplates(os.Getenv(envRootfs), base)
 	if err != nil {
 		logf("%v", err)
 		return 1
