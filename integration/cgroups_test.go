@@ -1018,6 +1018,11 @@ func alive(t *testing.T, pid int) bool {
 	return s != "" && s != "Z" && s != "X"
 }
 
+// withoutNamespace drops namespace typ from s: the container shares the host's.
+func withoutNamespace(s *specs.Spec, typ specs.LinuxNamespaceType) {
+	s.Linux.Namespaces = slices.DeleteFunc(s.Linux.Namespaces, func(n specs.LinuxNamespace) bool { return n.Type == typ })
+}
+
 // startWithChildren runs a container in the host pid namespace (so that the init's death
 // does not take the others along) whose init has two background children, and returns the
 // pids of all three from `ps -f json`.
@@ -1025,13 +1030,7 @@ func startWithChildren(t *testing.T) (*testutil.Bundle, []int) {
 	t.Helper()
 	b := testutil.NewBundle(t, func(s *specs.Spec) {
 		s.Process.Args = []string{"/bin/sh", "-c", "sleep 300 & sleep 300 & exec /probe sleep 300"}
-		var ns []specs.LinuxNamespace
-		for _, n := range s.Linux.Namespaces {
-			if n.Type != specs.PIDNamespace {
-				ns = append(ns, n)
-			}
-		}
-		s.Linux.Namespaces = ns
+		withoutNamespace(s, specs.PIDNamespace)
 	})
 	pid := b.Create()
 	b.MustHusk("start", b.ID)
@@ -1132,13 +1131,7 @@ func TestCgroupNamespace(t *testing.T) {
 	t.Run("host", func(t *testing.T) {
 		b := testutil.NewBundle(t, func(s *specs.Spec) {
 			s.Process.Args = []string{"/probe", "cat", "/proc/self/cgroup"}
-			var ns []specs.LinuxNamespace
-			for _, n := range s.Linux.Namespaces {
-				if n.Type != specs.CgroupNamespace {
-					ns = append(ns, n)
-				}
-			}
-			s.Linux.Namespaces = ns
+			withoutNamespace(s, specs.CgroupNamespace)
 		})
 		out := b.MustRun()
 		if !strings.Contains(out, "/"+b.Spec.Linux.CgroupsPath+"\n") {
