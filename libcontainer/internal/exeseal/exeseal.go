@@ -16,7 +16,12 @@ const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_
 // Open returns a sealed, read-only memfd copy of /proc/self/exe. Exec it through
 // "/proc/self/fd/<fd>"; the fd is close-on-exec.
 func Open() (*os.File, error) {
-	src, err := os.Open("/proc/self/exe")
+	return openPath("/proc/self/exe")
+}
+
+// openPath returns a sealed memfd copy of the file at path.
+func openPath(path string) (*os.File, error) {
+	src, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("seal husk binary: %w", err)
 	}
