@@ -159,6 +159,7 @@ containerd_stop() {
 			((SECONDS < deadline)) || break
 			timeout 10 "${CTR[@]}" containers delete "$id" >/dev/null 2>&1
 		done
+		check_state_empty "--runc-root" "$CTRD/runc/$CTR_NS"
 	fi
 	stop_pid "$(cat "$CTRD/events.pid" 2>/dev/null)" 5
 	stop_pid "$(cat "$CTRD/containerd.pid" 2>/dev/null)" 20

@@ -135,6 +135,7 @@ docker_stop() {
 	if [ -S "$DKD/docker.sock" ]; then
 		mapfile -t ids < <(timeout 10 "${DOCKER[@]}" ps -aq 2>/dev/null)
 		[ ${#ids[@]} -gt 0 ] && timeout 30 "${DOCKER[@]}" rm -f "${ids[@]}" >/dev/null 2>&1
+		check_state_empty "exec-root/runtime-runc/moby" "$DKD/exec/runtime-runc/moby"
 	fi
 	pid=$(cat "$DKD/docker.pid" 2>/dev/null)
 	[ -n "$pid" ] || pid=$(cat "$DKD/dockerd.started" 2>/dev/null)

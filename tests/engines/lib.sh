@@ -132,3 +132,28 @@ descendants() {
 		done
 	done
 }
+
+# leftovers: what is still under PARENT (cgroups) or running with WORK in its command line;
+# prints one item a line
+leftovers() {
+	local m pid
+	for m in $(cgroup_mounts); do
+		[ -d "$m$PARENT" ] && find "$m$PARENT" -mindepth 1 -type d -printf "cgroup $PARENT/%P\n"
+	done | sort -u
+	for pid in $(pids_mentioning "$WORK"); do
+		echo "process $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80)"
+	done
+}
+
+# check_stopped: after an engine removed its containers and stopped: nothing of it is left
+check_stopped() {
+	wait_for 5 eval '[ -z "$(leftovers)" ]'
+	OUT=$(leftovers)
+	check "engine stopped: no process or cgroup left" "left: $(printf '%s\n' "$OUT" | wc -l) items" eval '[ -z "$OUT" ]'
+}
+
+# check_state_empty WHAT DIR: the runtime state directory DIR holds no container any more
+check_state_empty() {
+	OUT=$(ls -A "$2" 2>/dev/null | tr '\n' ' ')
+	check "no runtime state left in $1 after removing all containers" "want $2 empty" eval '[ -z "$OUT" ]'
+}

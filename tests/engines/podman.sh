@@ -156,6 +156,8 @@ podman_stop() {
 	local m
 	[ -f "$PMD/containers.conf" ] || return 0
 	timeout 30 "${PODMAN[@]}" rm -af -t 0 >/dev/null 2>&1
+	# podman passes no --root: the runtime's default state dir (in this run's private /run)
+	check_state_empty "the default root /run/$(basename "$RUNTIME")" "/run/$(basename "$RUNTIME")"
 	# podman moves conmon into <parent>/conmon and never removes that cgroup
 	wait_for 5 eval '[ -z "$(cat "/sys/fs/cgroup/pids$PARENT/conmon/cgroup.procs" 2>/dev/null)" ]'
 	for m in $(cgroup_mounts); do

@@ -208,6 +208,7 @@ inner_main() {
 			finish() {
 				trap - EXIT INT TERM
 				"${e}_stop"
+				check_stopped
 				echo "$e ${PASSED[$e]:-0} ${FAILED[$e]:-0} ${SKIPPED[$e]:-0}" >>"$WORK/results"
 			}
 			trap finish EXIT
