@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -227,6 +228,9 @@ func inner() int {
 		logf("row %s done in %.1f s", r.name, time.Since(t0).Seconds())
 	}
 
+	if l, err := strconv.ParseFloat(loadBefore, 64); err == nil && l > float64(runtime.NumCPU()) {
+		notes = append(notes, fmt.Sprintf("load average %.1f exceeds the %d CPUs: wall times are noisy, CPU per container and RSS are the steadiest figures", l, runtime.NumCPU()))
+	}
 	info := reportInfo{
 		date:        start.UTC().Format("2006-01-02 15:04 UTC"),
 		cpus:        runtime.NumCPU(),
