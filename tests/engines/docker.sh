@@ -67,6 +67,14 @@ docker_scenarios() {
 		check "64MiB limit on the host cgroup $PARENT/<id>" "want cgroup $PARENT/$id" \
 			eval '[ "$cg" = "$PARENT/$id" ] && contains limit=67108864'
 
+		# docker's prestart hook (libnetwork-setkey) makes dockerd bind the container's network
+		# namespace at its SandboxKey: without the hook that file does not exist
+		local sk
+		sk=$(dk_inspect det1 '{{.NetworkSettings.SandboxKey}}')
+		OUT="SandboxKey $sk: inode $(stat -L -c %i "$sk" 2>&1); container netns inode $(stat -L -c %i "/proc/$pid/ns/net" 2>&1)"
+		check "prestart hook ran (container netns bound at SandboxKey)" "want the same inode" \
+			eval '[ -n "$sk" ] && [ "$(stat -L -c %i "$sk" 2>/dev/null)" = "$(stat -L -c %i "/proc/$pid/ns/net")" ]'
+
 		run "${DOCKER[@]}" exec -t det1 tty
 		check "exec -t gives a tty (/dev/pts/N)" "want /dev/pts/, rc=$RC" eval '[ "$RC" = 0 ] && [[ $OUT =~ /dev/pts/[0-9] ]]'
 
