@@ -72,10 +72,13 @@ func TestBundleSymlinks(t *testing.T) {
 			t.Fatal(err)
 		}
 		secSymlink(t, b.Rootfs, real)
-		if got := b.MustRun(); got != "the real rootfs\n" {
-			t.Errorf("container sees %q, want the symlink's target", got)
+		// Refusing is fine too (runc 1.1.5: "not an absolute path, or a symlink").
+		if r := b.Run(); r.Code != 0 {
+			t.Logf("refused: %s", r.Stderr)
+		} else if r.Stdout != "the real rootfs\n" {
+			t.Errorf("container sees %q, want the symlink's target", r.Stdout)
 		}
-		b.MustHusk("delete", "--force", b.ID)
+		b.Husk("delete", "--force", b.ID)
 		for _, d := range []string{real, b.Rootfs} {
 			if m := secHostMounts(t, d); len(m) > 0 {
 				t.Errorf("mounts left under %s: %v", d, m)

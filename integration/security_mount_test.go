@@ -87,6 +87,9 @@ func TestMountSymlinkEscape(t *testing.T) {
 // runtime creates mount points through it (CVE-2021-30465, CVE-2024-45310).
 func TestMountSymlinkRace(t *testing.T) {
 	testutil.RequireRoot(t)
+	// runc 1.1.5 predates the CVE-2024-45310 fix (1.1.14): it creates mount points in the
+	// test's host directory.
+	testutil.RequireHusk(t)
 	host, check := secHostDir(t)
 	vol := t.TempDir()
 	volMount := specs.Mount{Destination: "/vol", Type: "bind", Source: vol, Options: []string{"rbind", "rw"}}
@@ -135,29 +138,34 @@ func TestProcSysNotReal(t *testing.T) {
 	cases := []struct {
 		name string
 		prep func(t *testing.T, b *testutil.Bundle, host string)
+		// strict: runc 1.1.5 accepts it (it checks the source of a /proc mount only).
+		strict bool
 	}{
 		{"proc symlink absolute", func(t *testing.T, b *testutil.Bundle, host string) {
 			secSymlink(t, filepath.Join(b.Rootfs, "proc"), host)
-		}},
+		}, false},
 		{"proc symlink relative", func(t *testing.T, b *testutil.Bundle, host string) {
 			secSymlink(t, filepath.Join(b.Rootfs, "proc"), secUp(host))
-		}},
+		}, false},
 		{"sys symlink absolute", func(t *testing.T, b *testutil.Bundle, host string) {
 			secSymlink(t, filepath.Join(b.Rootfs, "sys"), host)
-		}},
+		}, false},
 		{"proc bind mount of a directory", func(t *testing.T, b *testutil.Bundle, host string) {
 			secWithout(b.Spec, "/proc")
 			b.Spec.Mounts = append(b.Spec.Mounts, specs.Mount{Destination: "/proc", Type: "bind", Source: host, Options: []string{"rbind"}})
 			b.WriteSpec()
-		}},
+		}, false},
 		{"sys bind mount of a directory", func(t *testing.T, b *testutil.Bundle, host string) {
 			secWithout(b.Spec, "/sys")
 			b.Spec.Mounts = append(b.Spec.Mounts, specs.Mount{Destination: "/sys", Type: "bind", Source: host, Options: []string{"rbind"}})
 			b.WriteSpec()
-		}},
+		}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.strict {
+				testutil.RequireHusk(t)
+			}
 			host, check := secHostDir(t)
 			b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/probe", "mounts"} })
 			tc.prep(t, b, host)
@@ -181,9 +189,12 @@ func TestDevNullNotReal(t *testing.T) {
 	cases := []struct {
 		name string
 		prep func(t *testing.T, null, host string)
+		// vulnerable: runc 1.1.5 predates the CVE-2025-31133 fix and uses the fake /dev/null
+		// (for the container's stdio too).
+		vulnerable bool
 	}{
-		{"symlink absolute", func(t *testing.T, null, host string) { secSymlink(t, null, filepath.Join(host, "host-marker")) }},
-		{"symlink relative", func(t *testing.T, null, host string) { secSymlink(t, null, secUp(host)+"/host-marker") }},
+		{"symlink absolute", func(t *testing.T, null, host string) { secSymlink(t, null, filepath.Join(host, "host-marker")) }, false},
+		{"symlink relative", func(t *testing.T, null, host string) { secSymlink(t, null, secUp(host)+"/host-marker") }, false},
 		{"symlink absolute, target also in the rootfs", func(t *testing.T, null, host string) {
 			// Resolved inside the rootfs the link leads to a regular file there.
 			inRoot := filepath.Join(filepath.Dir(filepath.Dir(null)), host)
@@ -194,20 +205,23 @@ func TestDevNullNotReal(t *testing.T) {
 				t.Fatal(err)
 			}
 			secSymlink(t, null, filepath.Join(host, "host-marker"))
-		}},
+		}, true},
 		{"regular file", func(t *testing.T, null, host string) {
 			if err := os.WriteFile(null, []byte("not a device\n"), 0o666); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, true},
 		{"fifo", func(t *testing.T, null, host string) {
 			if err := syscall.Mkfifo(null, 0o666); err != nil {
 				t.Fatal(err)
 			}
-		}},
+		}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.vulnerable {
+				testutil.RequireHusk(t)
+			}
 			host, check := secHostDir(t)
 			b := testutil.NewBundle(t, func(s *specs.Spec) {
 				secWithout(s, "/dev")
@@ -234,6 +248,9 @@ func TestDevNullNotReal(t *testing.T) {
 // CVE-2026-47766).
 func TestDevSymlink(t *testing.T) {
 	testutil.RequireRoot(t)
+	// runc 1.1.5 follows the image's /dev symlink and creates device nodes in the test's host
+	// directory.
+	testutil.RequireHusk(t)
 	// In a user namespace the host's node of the same path is bind mounted: it must exist.
 	dev := specs.LinuxDevice{Path: "/dev/zero", Type: "c", Major: 1, Minor: 5}
 	cases := []struct {
