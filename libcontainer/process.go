@@ -15,6 +15,7 @@ import (
 
 	"github.com/husk-runtime/husk/libcontainer/internal/exeseal"
 	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
+	"github.com/husk-runtime/husk/libcontainer/internal/procfs"
 	"github.com/husk-runtime/husk/libcontainer/nsenter"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
 )
@@ -239,11 +240,13 @@ func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
 		}
 		return sb.String()
 	}
-	base := "/proc/" + strconv.Itoa(pid) + "/"
-	if err := os.WriteFile(base+"uid_map", []byte(format(uids)), 0); err != nil {
+	// Through a verified procfs, as every write to /proc: a bind mount over /proc/<pid>
+	// cannot take the maps.
+	base := strconv.Itoa(pid) + "/"
+	if err := procfs.WriteFile(base+"uid_map", []byte(format(uids))); err != nil {
 		return fmt.Errorf("linux.uidMappings: %w", err)
 	}
-	if err := os.WriteFile(base+"gid_map", []byte(format(gids)), 0); err != nil {
+	if err := procfs.WriteFile(base+"gid_map", []byte(format(gids))); err != nil {
 		return fmt.Errorf("linux.gidMappings: %w", err)
 	}
 	return nil
