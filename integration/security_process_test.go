@@ -150,18 +150,8 @@ func TestLSMLabels(t *testing.T) {
 		if label == "" {
 			label = "system_u:system_r:container_t:s0:c1,c2"
 		}
-		b := testutil.NewBundle(t, func(s *specs.Spec) {
-			s.Process.SelinuxLabel = label
-			s.Process.Args = []string{"/bin/sleep", "60"}
-		})
-		pid := b.Create()
-		b.MustHusk("start", b.ID)
-		secWaitExec(t, pid, "/bin/sleep")
-		got, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/attr/current")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.TrimRight(string(got), "\x00\n") != label {
+		got := secAttrCurrent(t, func(p *specs.Process) { p.SelinuxLabel = label })
+		if strings.TrimRight(got, "\x00\n") != label {
 			t.Errorf("SELinux label of the container process: got %q, want %q", got, label)
 		}
 	})
@@ -171,19 +161,27 @@ func TestLSMLabels(t *testing.T) {
 		if strings.TrimSpace(string(enabled)) != "Y" || profile == "" {
 			t.Skip("AppArmor is not loaded here or HUSK_TEST_APPARMOR_PROFILE names no loaded profile (runs in the VM lane)")
 		}
-		b := testutil.NewBundle(t, func(s *specs.Spec) {
-			s.Process.ApparmorProfile = profile
-			s.Process.Args = []string{"/bin/sleep", "60"}
-		})
-		pid := b.Create()
-		b.MustHusk("start", b.ID)
-		secWaitExec(t, pid, "/bin/sleep")
-		got, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/attr/current")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !strings.HasPrefix(string(got), profile+" ") {
+		got := secAttrCurrent(t, func(p *specs.Process) { p.ApparmorProfile = profile })
+		if !strings.HasPrefix(got, profile+" ") {
 			t.Errorf("AppArmor profile of the container process: got %q, want %s", got, profile)
 		}
 	})
+}
+
+// secAttrCurrent runs a container whose process set is changed by set and returns the LSM
+// attribute /proc/<pid>/attr/current of its process, read from the host.
+func secAttrCurrent(t *testing.T, set func(*specs.Process)) string {
+	t.Helper()
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		set(s.Process)
+		s.Process.Args = []string{"/bin/sleep", "60"}
+	})
+	pid := b.Create()
+	b.MustHusk("start", b.ID)
+	secWaitExec(t, pid, "/bin/sleep")
+	got, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/attr/current")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(got)
 }
