@@ -115,14 +115,16 @@ func createContainer(c *cli.Context, id string) (*libcontainer.Container, error)
 		return nil, fmt.Errorf("--preserve-fds %d: must not be negative", preserve)
 	}
 	// systemd socket activation: LISTEN_FDS fds follow stdio and reach the container.
+	listen := 0
 	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err == nil && n > 0 && os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid()) {
+		listen = n
 		preserve += n
 	}
 	return libcontainer.Create(&libcontainer.CreateOpts{
 		Root: root(c), ID: id, Bundle: bundle, Spec: s,
 		ConsoleSocket: c.String("console-socket"), PidFile: c.String("pid-file"),
 		PidfdSocket: c.String("pidfd-socket"), NoPivot: c.Bool("no-pivot"),
-		NoNewKeyring: c.Bool("no-new-keyring"), PreserveFds: preserve, NotifySocket: os.Getenv("NOTIFY_SOCKET"),
+		NoNewKeyring: c.Bool("no-new-keyring"), PreserveFds: preserve, ListenFds: listen, NotifySocket: os.Getenv("NOTIFY_SOCKET"),
 		SystemdCgroup: c.Bool("systemd-cgroup"), Rootless: rl,
 	})
 }

@@ -23,19 +23,8 @@ func startSleeper(t *testing.T, b *testutil.Bundle) int {
 	t.Helper()
 	pid := b.Create()
 	b.MustHusk("start", b.ID)
-	want := strings.Join(b.Spec.Process.Args, "\x00") + "\x00"
-	path := fmt.Sprintf("/proc/%d/cmdline", pid)
-	for i := 0; i < 500; i++ {
-		if got, err := os.ReadFile(path); err == nil && string(got) == want {
-			return pid
-		} else if err != nil {
-			t.Fatalf("container process %d: %v", pid, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	got, _ := os.ReadFile(path)
-	t.Fatalf("container process %d did not exec %q: cmdline %q", pid, b.Spec.Process.Args, got)
-	return 0
+	waitCmdline(t, pid, b.Spec.Process.Args)
+	return pid
 }
 
 // procStatus reads the host's /proc/<pid>/status into key -> value (value trimmed).

@@ -32,6 +32,7 @@ type CreateOpts struct {
 	NoPivot       bool        // --no-pivot
 	NoNewKeyring  bool        // --no-new-keyring
 	PreserveFds   int         // --preserve-fds plus LISTEN_FDS
+	ListenFds     int         // of PreserveFds, the socket-activation fds (LISTEN_FDS)
 	SystemdCgroup bool        // --systemd-cgroup
 	NotifySocket  string      // $NOTIFY_SOCKET of husk, passed through to the container
 	Rootless      bool
@@ -174,6 +175,10 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 
 	extra := []*os.File{fifo}
 	env := []string{envFifoFD + "=" + strconv.Itoa(3+o.PreserveFds+1)}
+	if o.ListenFds > 0 {
+		// The init's environment is only what we give it; finalize passes LISTEN_FDS on.
+		env = append(env, "LISTEN_FDS="+strconv.Itoa(o.ListenFds))
+	}
 	if spec.Process.Terminal {
 		sock, err := dialConsoleSocket(o.ConsoleSocket)
 		if err != nil {
