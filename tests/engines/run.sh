@@ -172,14 +172,19 @@ outer_cleanup() {
 		printf '%-10s %s passed, %s failed\n' cleanup 1 0
 		tp=$((tp + 1))
 	fi
+	[ "$tp$tf" = 00 ] && tf=1
+	# the command log outlives the run only when something failed
+	local cmdlog=/var/tmp/husk-engines-last-commands.log
+	rm -f "$cmdlog"
+	if [ "$tf" != 0 ] || [ "$rc" != 0 ]; then
+		cp "$WORK/commands.log" "$cmdlog" 2>/dev/null && log "every engine command and its output: $cmdlog"
+	fi
 	if [ "${KEEP_WORK:-}" = 1 ]; then
 		log "kept $WORK"
 	else
-		cp "$WORK/commands.log" "/var/tmp/husk-engines-last-commands.log" 2>/dev/null
 		rm -rf "$WORK"
 	fi
-	log "took $((SECONDS - ${START:-0}))s; commands logged in /var/tmp/husk-engines-last-commands.log"
-	[ "$tp$tf" = 00 ] && tf=1
+	log "took $((SECONDS - ${START:-0}))s"
 	echo "$tp passed, $tf failed"
 	[ "$tf" = 0 ] && [ "$rc" = 0 ] && exit 0
 	exit 1
