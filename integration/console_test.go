@@ -178,3 +178,21 @@ func TestConsoleMissingSocket(t *testing.T) {
 		t.Errorf("state dir left behind: %v", err)
 	}
 }
+
+// TestConsoleOwnedByUser: a non-root process owns its pty, as a login shell would.
+func TestConsoleOwnedByUser(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Terminal = true
+		s.Process.User = specs.User{UID: 1000, GID: 1000}
+		s.Process.Args = []string{"/bin/sh", "-c", "/probe stat $(/probe tty); echo ok > /dev/tty"}
+	})
+	recv := newConsoleReceiver(t)
+	b.Create("--console-socket", recv.Path)
+	master := recv.Master(t)
+	b.MustHusk("start", b.ID)
+	out := readAll(t, master, 20*time.Second)
+	if !strings.Contains(out, " uid=1000 ") || !strings.Contains(out, "ok\n") {
+		t.Errorf("pty of a uid 1000 process: %q, want it owned by 1000 and /dev/tty writable", out)
+	}
+}

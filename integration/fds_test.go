@@ -207,3 +207,27 @@ func TestListenFds(t *testing.T) {
 		t.Errorf("container saw %q, want %q", got, want)
 	}
 }
+
+// TestStdioReopenByUser: a non-root container process can reopen its stdio by path
+// (/dev/stdout, as nginx's log config does): the runtime hands it the stdio fds' ownership.
+func TestStdioReopenByUser(t *testing.T) {
+	testutil.RequireRoot(t)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.User = specs.User{UID: 1000, GID: 1000}
+		s.Process.Args = []string{"/bin/sh", "-c", "echo reopened > /dev/stdout"}
+	})
+	cmd := huskCmd(b, "run", "--bundle", b.Dir, b.ID)
+	cmd.Stdout = w
+	runCmd(t, cmd)
+	w.Close()
+	buf := make([]byte, 100)
+	n, _ := r.Read(buf)
+	if got := string(buf[:n]); got != "reopened\n" {
+		t.Errorf("pipe got %q, want \"reopened\\n\"", got)
+	}
+}

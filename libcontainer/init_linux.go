@@ -83,6 +83,9 @@ func finalize(cfg *initConfig, path string) error {
 			return fmt.Errorf("linux.seccomp: %w", err)
 		}
 	}
+	if err := chownStdio(&p.User); err != nil {
+		return err
+	}
 	if err := setUser(&p.User); err != nil {
 		return err
 	}
@@ -106,6 +109,33 @@ func finalize(cfg *initConfig, path string) error {
 	}
 	err = unix.Exec(path, p.Args, env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
+}
+
+// chownStdio gives the stdio fds (pipes, files or the pty the runtime was handed) to
+// process.user, so that a non-root process can reopen them by path (/dev/stdout,
+// /proc/self/fd/1), as it can under runc. /dev/null and fds already owned by the user are left
+// alone; EINVAL and EPERM (an id unmapped in a user namespace, a host file we may not chown)
+// are not errors: the process then keeps the fds it was given.
+func chownStdio(u *specs.User) error {
+	if u.UID == 0 && u.GID == 0 {
+		return nil
+	}
+	for fd := 0; fd < 3; fd++ {
+		var st unix.Stat_t
+		if err := unix.Fstat(fd, &st); err != nil {
+			continue // closed: nothing to give
+		}
+		if st.Uid == u.UID && st.Gid == u.GID {
+			continue
+		}
+		if st.Mode&unix.S_IFMT == unix.S_IFCHR && unix.Major(st.Rdev) == 1 && unix.Minor(st.Rdev) == 3 {
+			continue // /dev/null
+		}
+		if err := unix.Fchown(fd, int(u.UID), int(u.GID)); err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("process.user: give stdio fd %d to %d:%d: %w", fd, u.UID, u.GID, os.NewSyscallError("fchown", err))
+		}
+	}
+	return nil
 }
 
 // setUser switches to process.user keeping the permitted capabilities for caps.Apply.
