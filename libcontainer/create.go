@@ -208,8 +208,12 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	for name := range newNS {
 		st.Namespaces[name] = "/proc/" + strconv.Itoa(p.pid) + "/ns/" + name
 	}
-	if err := mgr.Apply(p.pid); err != nil {
-		return nil, err
+	// With join files (fs, fs2) the init joined by itself, before its Go runtime started;
+	// other drivers (systemd) place it now.
+	if len(mgr.JoinFiles()) == 0 {
+		if err := mgr.Apply(p.pid); err != nil {
+			return nil, err
+		}
 	}
 	st.Cgroup = mgr.State()
 
@@ -217,7 +221,7 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	cfg := &initConfig{
 		ContainerID: o.ID, Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: o.Bundle,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
-		NewNS: newNS, Seccomp: prog, Hooks: hasHooks, Pid: p.pid,
+		NewNS: newNS, Seccomp: prog, Hooks: hasHooks, Pid: p.pid, CgroupPaths: mgr.State().Paths,
 	}
 	if err := p.conn.Send(initsync.MsgConfig, cfg); err != nil {
 		return nil, err

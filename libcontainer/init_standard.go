@@ -45,7 +45,7 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 		rc := &rootfs.Config{
 			Rootfs: cfg.Rootfs, Bundle: cfg.Bundle, Readonly: spec.Root.Readonly,
 			Mounts: spec.Mounts, NoPivot: cfg.NoPivot, UserNS: cfg.NewNS["user"], CgroupNS: cfg.NewNS["cgroup"],
-			FormatMountLabel: formatMountLabel,
+			FormatMountLabel: formatMountLabel, CgroupPaths: cfg.CgroupPaths,
 		}
 		if linux != nil {
 			rc.Propagation = linux.RootfsPropagation

@@ -44,6 +44,8 @@ type initConfig struct {
 	Pid          int              `json:"pid,omitempty"`   // the init's pid as the host sees it (for hooks' state)
 	ProcessLabel string           `json:"process_label,omitempty"`
 	AppArmor     string           `json:"apparmor,omitempty"`
+	// CgroupPaths are the container's cgroup directories by controller (cgroup mounts).
+	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
 }
 
 // bootstrap is the message for the C constructor.

@@ -67,12 +67,14 @@ func (r *Rootfs) mountCgroupV1(m *specs.Mount, o *Options) error {
 				continue
 			}
 		}
-		path, ok := own[key]
+		src, ok := r.cgroupDir(key)
 		if !ok {
-			continue
+			path, ok := own[key]
+			if !ok {
+				continue
+			}
+			src = filepath.Join(mi.Mountpoint, strings.TrimPrefix(path, mi.Root))
 		}
-		rel := strings.TrimPrefix(path, mi.Root)
-		src := filepath.Join(mi.Mountpoint, rel)
 		dest := filepath.Join(m.Destination, name)
 		dir, err := pathrs.MkdirAllHandle(r.root, dest, 0o755)
 		if err != nil {
@@ -115,6 +117,18 @@ func (r *Rootfs) remountAt(dest string, flags uintptr) error {
 	}
 	defer fresh.Close()
 	return remountBind(fdPath(fresh), flags)
+}
+
+// cgroupDir returns the container's directory in the hierarchy whose controller list is key,
+// from Config.CgroupPaths. The init may not have joined every hierarchy yet (memory and pids
+// are joined right before execve), so its own /proc/self/cgroup is only the fallback.
+func (r *Rootfs) cgroupDir(key string) (string, bool) {
+	for _, c := range strings.Split(key, ",") {
+		if p, ok := r.cfg.CgroupPaths[c]; ok && p != "" {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // subsystemKey returns the controller list of a v1 cgroup mount as /proc/self/cgroup spells

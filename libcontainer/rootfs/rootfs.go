@@ -28,6 +28,9 @@ type Config struct {
 	NoPivot       bool
 	UserNS        bool // in a new user namespace: devices are bind mounts, not mknod
 	CgroupNS      bool // in a new cgroup namespace
+	// CgroupPaths maps v1 controllers ("memory", "name=systemd") to the container's cgroup
+	// directories, for the cgroup mount.
+	CgroupPaths map[string]string
 	// FormatMountLabel adds the SELinux context option to fs data; nil leaves data alone.
 	FormatMountLabel func(data, label string) string
 }
