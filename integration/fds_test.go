@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,21 +166,27 @@ func TestInheritedFdsDoNotLeak(t *testing.T) {
 // hand in pipes and read them).
 func TestStdioPassthrough(t *testing.T) {
 	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/bin/sh", "-c", "echo out; echo err >&2"} })
+	if got := runToPipe(t, b); got != "out\nerr\n" {
+		t.Errorf("pipe got %q, want \"out\\nerr\\n\"", got)
+	}
+}
+
+// runToPipe runs b with its stdout and stderr on one pipe, as engines hand them in, and
+// returns what came through it.
+func runToPipe(t *testing.T, b *testutil.Bundle) string {
+	t.Helper()
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/bin/sh", "-c", "echo out; echo err >&2"} })
 	cmd := huskCmd(b, "run", "--bundle", b.Dir, b.ID)
 	cmd.Stdout, cmd.Stderr = w, w
 	runCmd(t, cmd)
 	w.Close()
-	buf := make([]byte, 100)
-	n, _ := r.Read(buf)
-	if got := string(buf[:n]); got != "out\nerr\n" {
-		t.Errorf("pipe got %q, want \"out\\nerr\\n\"", got)
-	}
+	data, _ := io.ReadAll(r)
+	return string(data)
 }
 
 // TestListenFds: systemd socket activation. The runtime, started with LISTEN_FDS=N and
@@ -212,22 +219,11 @@ func TestListenFds(t *testing.T) {
 // (/dev/stdout, as nginx's log config does): the runtime hands it the stdio fds' ownership.
 func TestStdioReopenByUser(t *testing.T) {
 	testutil.RequireRoot(t)
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	b := testutil.NewBundle(t, func(s *specs.Spec) {
 		s.Process.User = specs.User{UID: 1000, GID: 1000}
 		s.Process.Args = []string{"/bin/sh", "-c", "echo reopened > /dev/stdout"}
 	})
-	cmd := huskCmd(b, "run", "--bundle", b.Dir, b.ID)
-	cmd.Stdout = w
-	runCmd(t, cmd)
-	w.Close()
-	buf := make([]byte, 100)
-	n, _ := r.Read(buf)
-	if got := string(buf[:n]); got != "reopened\n" {
+	if got := runToPipe(t, b); got != "reopened\n" {
 		t.Errorf("pipe got %q, want \"reopened\\n\"", got)
 	}
 }
