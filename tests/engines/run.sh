@@ -8,7 +8,7 @@
 # and cgroup parents under this script's own cgroup, runs the scenarios, then stops every
 # daemon by PID and removes what it created, even on failure. The engines run in a private
 # mount namespace with tmpfs over the places they write outside their roots (/run, /dev/shm,
-# /var/lib/containers, /etc/docker, /opt/containerd), so nothing of theirs lands on the host.
+# /tmp, /var/lib/containers, /etc/docker, /opt/containerd), so nothing of theirs lands on the host.
 # The last line is "N passed, N failed"; any failure (or a leak found at cleanup) exits 1.
 set -uo pipefail
 
@@ -193,10 +193,10 @@ outer_cleanup() {
 # inner_main: runs in the private mount namespace; one subshell per engine.
 inner_main() {
 	local p
-	for p in /run /dev/shm $PRIVATE_DIRS; do
+	for p in /run /dev/shm /tmp $PRIVATE_DIRS; do
 		mount -t tmpfs -o mode=755,size=256m "husk-engines" "$p" || { echo "mount tmpfs on $p failed" >&2; exit 1; }
 	done
-	chmod 1777 /dev/shm
+	chmod 1777 /dev/shm /tmp
 	mkdir -p "$WORK/tmp"
 	export TMPDIR=$WORK/tmp
 	cd "$WORK" || exit 1
