@@ -193,10 +193,23 @@ outer_cleanup() {
 # inner_main: runs in the private mount namespace; one subshell per engine.
 inner_main() {
 	local p
-	for p in /run /dev/shm /tmp $PRIVATE_DIRS; do
+	local tmpdirs=/tmp rtdir
+	rtdir=$(dirname "$RUNTIME")
+	# a runtime under /tmp stays visible: its directory is bound back over the private /tmp
+	# (a runtime directly in /tmp keeps the host's /tmp instead)
+	case $rtdir in
+	/tmp) tmpdirs= ;;
+	/tmp/*) mkdir -p "$WORK/hosttmp" && mount --bind /tmp "$WORK/hosttmp" ;;
+	esac
+	for p in /run /dev/shm $tmpdirs $PRIVATE_DIRS; do
 		mount -t tmpfs -o mode=755,size=256m "husk-engines" "$p" || { echo "mount tmpfs on $p failed" >&2; exit 1; }
 	done
-	chmod 1777 /dev/shm /tmp
+	chmod 1777 /dev/shm
+	[ -n "$tmpdirs" ] && chmod 1777 /tmp
+	if [[ $rtdir == /tmp/* ]]; then
+		mkdir -p "$rtdir" && mount --bind "$WORK/hosttmp/${rtdir#/tmp/}" "$rtdir" && umount "$WORK/hosttmp" ||
+			{ echo "binding $rtdir into the private /tmp failed" >&2; exit 1; }
+	fi
 	mkdir -p "$WORK/tmp"
 	export TMPDIR=$WORK/tmp
 	cd "$WORK" || exit 1
