@@ -69,12 +69,12 @@ containerd_scenarios() {
 	ctr_run exit1 --rm -- sh -c 'exit 42'
 	check "exit code 42 propagates" "want rc 42, rc=$RC" eval '[ "$RC" = 42 ]'
 
-	# detached + exec + pause/resume + ps + update + SIGTERM stop, on one long-running container
 	# ctr adds no /sys/fs/cgroup mount by default: ask for one to see the limit inside
 	ctr_run mem1 --rm --memory-limit 67108864 --mount type=cgroup,src=cgroup,dst=/sys/fs/cgroup,options=ro -- \
 		cat /sys/fs/cgroup/memory/memory.limit_in_bytes
 	check "64MiB limit seen inside (cgroup mount)" "want 67108864, rc=$RC" eval '[ "$RC" = 0 ] && contains 67108864'
 
+	# detached + exec + ps + pause/resume + SIGTERM stop, on one long-running container
 	ctr_run det1 -d --memory-limit 67108864 -- \
 		sh -c 'trap "exit 0" TERM; while :; do sleep 1; done'
 	if [ "$RC" != 0 ]; then
