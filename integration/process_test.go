@@ -332,3 +332,34 @@ func TestProcessArgsLookedUpInPATH(t *testing.T) {
 		t.Errorf("sh via default PATH: got %q, want argv[0] kept as %q", got, "sh")
 	}
 }
+
+// TestProcessHomeDefault: without HOME in process.env the runtime sets it from the
+// container's /etc/passwd ("/" for a user it does not list), as runc does.
+func TestProcessHomeDefault(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, tc := range []struct {
+		uid  uint32
+		want string
+	}{{0, "HOME=/root"}, {4242, "HOME=/"}} {
+		t.Run(strconv.Itoa(int(tc.uid)), func(t *testing.T) {
+			b := testutil.NewBundle(t, func(s *specs.Spec) {
+				s.Process.Env = []string{"PATH=/bin"}
+				s.Process.User = specs.User{UID: tc.uid, GID: tc.uid}
+				s.Process.Args = []string{"/probe", "env"}
+			})
+			if got := b.MustRun(); got != "PATH=/bin\n"+tc.want+"\n" {
+				t.Errorf("env: got %q, want PATH=/bin and %s", got, tc.want)
+			}
+			// exec gets the same.
+			b2 := testutil.NewBundle(t, func(s *specs.Spec) {
+				s.Process.Env = []string{"PATH=/bin"}
+				s.Process.User = specs.User{UID: tc.uid, GID: tc.uid}
+				s.Process.Args = []string{"/bin/sleep", "60"}
+			})
+			startSleeper(t, b2)
+			if got := b2.MustHusk("exec", b2.ID, "/probe", "env"); !strings.Contains(got, tc.want+"\n") {
+				t.Errorf("exec env: got %q, want %s", got, tc.want)
+			}
+		})
+	}
+}

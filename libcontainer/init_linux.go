@@ -103,12 +103,36 @@ func finalize(cfg *initConfig, path string) error {
 			}
 		}
 	}
-	env := p.Env
+	env := withHome(p.Env, p.User.UID)
 	if cfg.PreserveFds > 0 && os.Getenv("LISTEN_FDS") != "" {
 		env = append(append([]string(nil), env...), "LISTEN_PID=1", "LISTEN_FDS="+os.Getenv("LISTEN_FDS"))
 	}
 	err = unix.Exec(path, p.Args, env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
+}
+
+// withHome returns env with HOME set from the container's /etc/passwd entry for uid when
+// process.env has none ("/" when there is no entry), as runc does: programs run by engines
+// that pass no HOME (ctr) expect one.
+func withHome(env []string, uid uint32) []string {
+	for _, e := range env {
+		if strings.HasPrefix(e, "HOME=") {
+			return env
+		}
+	}
+	home := "/"
+	if data, err := os.ReadFile("/etc/passwd"); err == nil {
+		want := strconv.FormatUint(uint64(uid), 10)
+		for _, l := range strings.Split(string(data), "\n") {
+			// name:password:uid:gid:gecos:home:shell (passwd(5))
+			f := strings.Split(l, ":")
+			if len(f) >= 6 && f[2] == want && f[5] != "" {
+				home = f[5]
+				break
+			}
+		}
+	}
+	return append(append([]string(nil), env...), "HOME="+home)
 }
 
 // chownStdio gives the stdio fds (pipes, files or the pty the runtime was handed) to
