@@ -58,6 +58,7 @@ func (c *Container) Update(r *specs.LinuxResources) error {
 	if err != nil {
 		return err
 	}
+	unsetZeroWeights(r)
 	if err := m.Set(r); err != nil {
 		return err
 	}

@@ -253,6 +253,7 @@ func deviceRules(l *specs.Linux) *specs.LinuxResources {
 	if l.Resources != nil {
 		res = *l.Resources
 	}
+	unsetZeroWeights(&res)
 	rules := append([]specs.LinuxDeviceCgroup(nil), res.Devices...)
 	rules = append(rules, devices.DefaultAllowList()...)
 	for _, d := range l.Devices {
@@ -282,6 +283,22 @@ func namedByRule(rules []specs.LinuxDeviceCgroup, typ string, major, minor int64
 		}
 	}
 	return false
+}
+
+// unsetZeroWeights treats a blkio weight of 0 as unset, as runc does: Docker sends
+// "weight": 0 in every config when the user set none.
+func unsetZeroWeights(r *specs.LinuxResources) {
+	if r.BlockIO == nil {
+		return
+	}
+	b := *r.BlockIO
+	if b.Weight != nil && *b.Weight == 0 {
+		b.Weight = nil
+	}
+	if b.LeafWeight != nil && *b.LeafWeight == 0 {
+		b.LeafWeight = nil
+	}
+	r.BlockIO = &b
 }
 
 // parentLoop serves the init's Go-phase requests until it reports ready.
