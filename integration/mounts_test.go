@@ -108,7 +108,7 @@ func TestRootReadonly(t *testing.T) {
 func TestMountTypes(t *testing.T) {
 	testutil.RequireRoot(t)
 	b := testutil.NewBundle(t, func(s *specs.Spec) {
-		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=1730", "nodev"}})
+		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"size=1m", "mode=1730", "nodev", "noatime"}})
 	})
 	got := probeStatfs(t, b, "/proc", "/sys", "/dev", "/dev/pts", "/dev/shm", "/dev/mqueue", "/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/scratch")
 	for p, want := range map[string]string{
@@ -123,7 +123,7 @@ func TestMountTypes(t *testing.T) {
 	// Options from the default config: sysfs and cgroup read-only, /dev/shm nosuid,noexec,nodev.
 	for p, flags := range map[string][]string{
 		"/sys": {"ro", "nosuid", "nodev", "noexec"}, "/sys/fs/cgroup/memory": {"ro", "nosuid", "nodev", "noexec"},
-		"/dev/shm": {"nosuid", "nodev", "noexec"}, "/dev/pts": {"nosuid", "noexec"}, "/scratch": {"nodev"},
+		"/dev/shm": {"nosuid", "nodev", "noexec"}, "/dev/pts": {"nosuid", "noexec"}, "/scratch": {"nodev", "noatime"},
 	} {
 		for _, f := range flags {
 			if !got[p].Flags[f] {
@@ -536,4 +536,36 @@ func TestMountBadOption(t *testing.T) {
 		s.Mounts = append(s.Mounts, specs.Mount{Destination: "/scratch", Type: "tmpfs", Source: "tmpfs", Options: []string{"nosuid", "bogus-option"}})
 	})
 	expectCreateFails(t, b, "bogus-option")
+}
+
+// TestMountSlavePropagation: a host mount made after start appears under an "rslave" bind of
+// a shared host directory, and not under an "rprivate" one.
+func TestMountSlavePropagation(t *testing.T) {
+	testutil.RequireRoot(t)
+	src := t.TempDir()
+	sub := filepath.Join(src, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	makeSharedMount(t, src)
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Mounts = append(s.Mounts,
+			specs.Mount{Destination: "/slave", Type: "bind", Source: src, Options: []string{"rbind", "rslave"}},
+			specs.Mount{Destination: "/private", Type: "bind", Source: src, Options: []string{"rbind", "rprivate"}},
+		)
+		s.Process.Args = []string{"/bin/sleep", "60"}
+	})
+	startSleeper(t, b)
+	if err := unix.Mount("tmpfs", sub, "tmpfs", 0, "size=1m"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(sub, unix.MNT_DETACH) })
+	slave := parseStatfs(t, b.MustHusk("exec", b.ID, "/probe", "statfs", "/slave/sub"))
+	private := parseStatfs(t, b.MustHusk("exec", b.ID, "/probe", "statfs", "/private/sub"))
+	if slave.Type != tmpfsMagic {
+		t.Errorf("/slave/sub: type %s, want the host's new tmpfs (rslave)", slave.Type)
+	}
+	if private.Type == tmpfsMagic {
+		t.Error("/private/sub: the host's new mount propagated into an rprivate bind")
+	}
 }
