@@ -20,6 +20,10 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
 )
 
+// minPidsLimit is the smallest pids limit the init runs under (GOMAXPROCS=1: the locked
+// main thread plus the runtime's sysmon and GC workers).
+const minPidsLimit = 4
+
 // CreateOpts are the inputs of Create; the flags of `husk create`.
 type CreateOpts struct {
 	Root          string      // --root
@@ -56,6 +60,13 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	spec, err := withNotifySocket(spec, o.NotifySocket)
 	if err != nil {
 		return nil, err
+	}
+	if l := spec.Linux; l != nil && l.Resources != nil && l.Resources.Pids != nil && l.Resources.Pids.Limit != nil {
+		// The init joins the pids cgroup before its Go runtime starts, and that runtime's
+		// threads count until execve replaces them.
+		if n := *l.Resources.Pids.Limit; n > 0 && n < minPidsLimit {
+			return nil, fmt.Errorf("linux.resources.pids.limit %d: husk's init needs at least %d pids until it execs the container process", n, minPidsLimit)
+		}
 	}
 	// Parse what the init will need now, so that a bad name fails create, not start.
 	if _, err := capabilities.Parse(spec.Process.Capabilities); err != nil {

@@ -149,9 +149,11 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 		sys = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
 	}
 	cmd := &exec.Cmd{
-		Path:        "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
-		Args:        []string{"husk", "init"},
-		Env:         append([]string{nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD)}, o.env...),
+		Path: "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
+		Args: []string{"husk", "init"},
+		// One P: the init is one locked thread's work, and every extra runtime thread
+		// would count against the container's pids limit.
+		Env:         append([]string{nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD), "GOMAXPROCS=1"}, o.env...),
 		Stdin:       o.stdin,
 		Stdout:      o.stdout,
 		Stderr:      o.stderr,
