@@ -218,3 +218,34 @@ func TestSysctlNamespaced(t *testing.T) {
 		t.Errorf("the host's net.ipv4.ip_forward changed from %q to %q", hostFwd, now)
 	}
 }
+
+// TestNamespaceJoinUser: joining an existing user namespace by path (before the Go runtime
+// starts, where setns(CLONE_NEWUSER) is still allowed); its mappings then apply.
+func TestNamespaceJoinUser(t *testing.T) {
+	testutil.RequireRoot(t)
+	// runc 1.1.5 insists on linux.uidMappings even for a joined user namespace (measured:
+	// "User namespaces enabled, but no uid mappings found"); runtime-spec does not.
+	testutil.RequireHusk(t)
+	holder := holdNamespaces(t, "--user", "--map-root-user")
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		// Only root is mapped: devpts cannot use the tty group (gid 5).
+		for i, m := range s.Mounts {
+			if m.Type == "devpts" {
+				s.Mounts[i].Options = []string{"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"}
+			}
+		}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.UserNamespace, Path: fmt.Sprintf("/proc/%d/ns/user", holder)})
+		s.Process.Args = []string{"/bin/sleep", "60"}
+	})
+	pid := startSleeper(t, b)
+	if got, want := nsLink(t, pid, "user"), nsLink(t, holder, "user"); got != want {
+		t.Errorf("user namespace: got %s, want the joined %s", got, want)
+	}
+	// The new namespaces are owned by the joined user namespace: a new mount namespace and
+	// its proc mount worked, so the container runs; its uid_map is the holder's.
+	got, _ := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", pid))
+	want, _ := os.ReadFile(fmt.Sprintf("/proc/%d/uid_map", holder))
+	if string(got) != string(want) {
+		t.Errorf("uid_map: got %q, want the holder's %q", got, want)
+	}
+}

@@ -44,6 +44,10 @@ type Rootfs struct {
 // Prepare makes mounts private, binds the rootfs onto itself and mounts everything in the
 // config (devices, masked and read-only paths included). pivot_root is left to Pivot.
 func Prepare(cfg *Config) (*Rootfs, error) {
+	// A joined user namespace (linux.namespaces path) forbids mknod as much as a new one.
+	if !cfg.UserNS {
+		cfg.UserNS = inUserNS()
+	}
 	// Keep the container's mounts from propagating back to the host: slave by default, as
 	// runc, so host mounts still propagate in.
 	prop := uintptr(unix.MS_SLAVE | unix.MS_REC)
@@ -385,6 +389,16 @@ func checkDir(f *os.File) error {
 		return errors.New("mount point is not a directory")
 	}
 	return nil
+}
+
+// inUserNS reports whether this process is in a user namespace other than the initial one,
+// whose uid_map is the identity over all ids (user_namespaces(7)).
+func inUserNS() bool {
+	data, err := os.ReadFile("/proc/self/uid_map")
+	if err != nil {
+		return false
+	}
+	return strings.Join(strings.Fields(string(data)), " ") != "0 0 4294967295"
 }
 
 // makeParentPrivate makes the mount holding path private if it is shared.
