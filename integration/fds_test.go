@@ -197,20 +197,9 @@ func TestListenFds(t *testing.T) {
 	b := testutil.NewBundle(t, func(s *specs.Spec) {
 		s.Process.Args = []string{"/bin/sh", "-c", "echo $LISTEN_FDS $LISTEN_PID; cat <&3; echo; cat <&4"}
 	})
-	out := filepath.Join(b.Dir, "out")
-	outF, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer outF.Close()
 	// exec keeps the shell's pid, so LISTEN_PID names the runtime.
-	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=2 exec "$@"`, "sh",
-		testutil.Runtime(), "--root", b.Root, "run", "--bundle", b.Dir, b.ID)
-	cmd.ExtraFiles = []*os.File{a, bf}
-	cmd.Stdout = outF
-	runCmd(t, cmd)
-	got, _ := os.ReadFile(out)
-	if want := "2 1\nlisten-a\nlisten-b"; string(got) != want {
+	got := runViaShell(t, b, "LISTEN_PID=$$ LISTEN_FDS=2", a, bf)
+	if want := "2 1\nlisten-a\nlisten-b"; got != want {
 		t.Errorf("container saw %q, want %q", got, want)
 	}
 }
@@ -226,4 +215,24 @@ func TestStdioReopenByUser(t *testing.T) {
 	if got := runToPipe(t, b); got != "reopened\n" {
 		t.Errorf("pipe got %q, want \"reopened\\n\"", got)
 	}
+}
+
+// runViaShell runs the container through `sh -c '<prelude> exec runtime run ...'` (to set
+// the runtime's umask or an environment naming its pid), with files as fds 3.., and returns
+// the container's stdout.
+func runViaShell(t *testing.T, b *testutil.Bundle, prelude string, files ...*os.File) string {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out")
+	outF, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer outF.Close()
+	cmd := exec.Command("/bin/sh", "-c", prelude+` exec "$@"`, "sh",
+		testutil.Runtime(), "--root", b.Root, "run", "--bundle", b.Dir, b.ID)
+	cmd.ExtraFiles = files
+	cmd.Stdout = outF
+	runCmd(t, cmd)
+	data, _ := os.ReadFile(out)
+	return string(data)
 }

@@ -363,3 +363,13 @@ func TestProcessHomeDefault(t *testing.T) {
 		})
 	}
 }
+
+// TestProcessUmaskDefault: without process.user.umask the process gets 0022, not the umask
+// of whoever ran the runtime.
+func TestProcessUmaskDefault(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/probe", "status", "Umask"} })
+	if got := runViaShell(t, b, "umask 077 &&"); got != "Umask:\t0022\n" {
+		t.Errorf("umask inside: got %q, want 0022", got)
+	}
+}

@@ -182,9 +182,12 @@ func setUser(u *specs.User) error {
 	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
 		return fmt.Errorf("process.user.uid %d: %w", u.UID, os.NewSyscallError("setresuid", err))
 	}
+	// Without process.user.umask, 0022 as runc: never the umask of whoever ran husk.
+	umask := 0o022
 	if u.Umask != nil {
-		unix.Umask(int(*u.Umask))
+		umask = int(*u.Umask)
 	}
+	unix.Umask(umask)
 	if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 0, 0, 0, 0); err != nil {
 		return os.NewSyscallError("prctl PR_SET_KEEPCAPS", err)
 	}
