@@ -373,3 +373,13 @@ func TestProcessUmaskDefault(t *testing.T) {
 		t.Errorf("umask inside: got %q, want 0022", got)
 	}
 }
+
+// TestIgnoredSignalsNotInherited: signals ignored by whoever ran the runtime (nohup, trap "")
+// are not ignored in the container process.
+func TestIgnoredSignalsNotInherited(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/probe", "status", "SigIgn", "SigBlk"} })
+	if got, want := runViaShell(t, b, `trap "" HUP INT USR1 &&`), "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n"; got != want {
+		t.Errorf("inside: got %q, want %q", got, want)
+	}
+}

@@ -107,6 +107,7 @@ func finalize(cfg *initConfig, path string) error {
 	if cfg.PreserveFds > 0 && os.Getenv("LISTEN_FDS") != "" {
 		env = append(append([]string(nil), env...), "LISTEN_PID=1", "LISTEN_FDS="+os.Getenv("LISTEN_FDS"))
 	}
+	resetIgnoredSignals()
 	err = unix.Exec(path, p.Args, env)
 	return fmt.Errorf("exec %s: %w", p.Args[0], err)
 }
