@@ -383,3 +383,23 @@ func TestIgnoredSignalsNotInherited(t *testing.T) {
 		t.Errorf("inside: got %q, want %q", got, want)
 	}
 }
+
+// TestProcessSession: the container process leads its own session and process group, apart
+// from the caller's.
+func TestProcessSession(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/bin/sleep", "60"} })
+	pid := startSleeper(t, b)
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// pid (comm) state ppid pgrp session ...: fields after the command name.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	if want := strconv.Itoa(pid); f[2] != want || f[3] != want {
+		t.Errorf("process group %s, session %s; want both %s (its own)", f[2], f[3], want)
+	}
+	if ex := b.MustHusk("exec", b.ID, "/bin/sh", "-c", "cut -d' ' -f1,5,6 /proc/self/stat"); len(strings.Fields(ex)) != 3 || strings.Fields(ex)[0] != strings.Fields(ex)[2] {
+		t.Errorf("exec'd process: pid pgrp session %q, want its own session", ex)
+	}
+}

@@ -69,6 +69,12 @@ func finalize(cfg *initConfig, path string) error {
 			return fmt.Errorf("process.selinuxLabel: %w", err)
 		}
 	}
+	// A session of its own, as under runc: the caller's terminal signals and process-group
+	// kills must not reach the container. A terminal's setup made us a session leader already
+	// (EPERM).
+	if _, err := unix.Setsid(); err != nil && !errors.Is(err, unix.EPERM) {
+		return os.NewSyscallError("setsid", err)
+	}
 	caps, err := capabilities.Parse(p.Capabilities)
 	if err != nil {
 		return err
