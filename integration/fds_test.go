@@ -13,6 +13,7 @@ import (
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 
 	"github.com/husk-runtime/husk/tests/testutil"
 )
@@ -235,4 +236,34 @@ func runViaShell(t *testing.T, b *testutil.Bundle, prelude string, files ...*os.
 	runCmd(t, cmd)
 	data, _ := os.ReadFile(out)
 	return string(data)
+}
+
+// TestExecPreserveFds: exec --preserve-fds passes exactly the named fds to the new process,
+// and no others (exec goes through its own init path).
+func TestExecPreserveFds(t *testing.T) {
+	testutil.RequireRoot(t)
+	kept, stray := namedFile(t, "exec-kept"), namedFile(t, "exec-stray")
+	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/bin/sleep", "60"} })
+	startSleeper(t, b)
+	pidFile := filepath.Join(t.TempDir(), "exec.pid")
+	cmd := huskCmd(b, "exec", "--detach", "--pid-file", pidFile, "--preserve-fds", "1", b.ID, "/bin/sleep", "50")
+	cmd.ExtraFiles = []*os.File{kept, stray}
+	runCmd(t, cmd)
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	// The detached process is ours to reap (subreaper), as a shim's: until it is, the
+	// container's pid namespace cannot finish dying and delete --force would wait.
+	t.Cleanup(func() {
+		_ = unix.Kill(pid, unix.SIGKILL)
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+	})
+	waitCmdline(t, pid, []string{"/bin/sleep", "50"})
+	fds := hostFds(t, pid)
+	if got := fmt.Sprint(fdNumbers(fds)); got != "[0 1 2 3]" || !strings.HasSuffix(fds[3], "/exec-kept") {
+		t.Errorf("exec'd process fds: got %v, want 0 1 2 and 3 -> exec-kept", fds)
+	}
 }
