@@ -35,10 +35,10 @@ each entry without trying it.`,
 }
 
 // hostFeatures computes the features document. Fields husk does not implement
-// (intelRdt, netDevices, idmapped mounts) are reported as disabled rather than omitted,
+// (intelRdt, idmapped mounts) are reported as disabled rather than omitted,
 // so that "false" is an answer, not an unknown.
 func hostFeatures() *features.Features {
-	f := false
+	f, t := false, true
 	aa, se := apparmor.IsEnabled(), label.Enabled()
 	v1, v2, rdma := cgroupVersions()
 	sd := systemdBooted()
@@ -59,7 +59,7 @@ func hostFeatures() *features.Features {
 			MountExtensions: &features.MountExtensions{
 				IDMap: &features.IDMap{Enabled: &f},
 			},
-			NetDevices: &features.NetDevices{Enabled: &f},
+			NetDevices: &features.NetDevices{Enabled: &t},
 		},
 		Annotations: map[string]string{
 			"io.github.husk-runtime.version":       version,

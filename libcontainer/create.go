@@ -17,6 +17,7 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/cgroups/devices"
 	"github.com/husk-runtime/husk/libcontainer/hooks"
 	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
+	"github.com/husk-runtime/husk/libcontainer/netdev"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
 )
 
@@ -74,6 +75,11 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	}
 	if spec.Process.Terminal && o.ConsoleSocket == "" {
 		return nil, errors.New("process.terminal is true but no --console-socket was given")
+	}
+	if spec.Linux != nil {
+		if err := netdev.Check(spec.Linux.NetDevices, hasNamespace(spec, specs.NetworkNamespace)); err != nil {
+			return nil, err
+		}
 	}
 	if err := os.MkdirAll(o.Root, 0o711); err != nil {
 		return nil, fmt.Errorf("create --root %s: %w", o.Root, err)
@@ -227,6 +233,12 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 		}
 	}
 	st.Cgroup = mgr.State()
+	if spec.Linux != nil {
+		// The init waits for its config: the devices are in place before it goes on.
+		if err := netdev.Move("/proc/"+strconv.Itoa(p.pid)+"/ns/net", spec.Linux.NetDevices); err != nil {
+			return nil, err
+		}
+	}
 
 	hasHooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
 	cfg := &initConfig{

@@ -9,6 +9,7 @@
 //	                  <-------------------   "usermap"        (new user namespace only)
 //	  write uid_map/gid_map, "ok" ------->
 //	                  <-------------------   "pid <n>"  or  "error <text>"
+//	  [move linux.netDevices into /proc/<n>/ns/net]   (the init waits for MsgConfig)
 //
 // Go phase (JSON packets, Msg):
 //
