@@ -249,3 +249,49 @@ func TestNamespaceJoinUser(t *testing.T) {
 		t.Errorf("uid_map: got %q, want the holder's %q", got, want)
 	}
 }
+
+// TestSysctlFailureReported: a sysctl the kernel refuses inside init fails create itself,
+// with init's message, and leaves no state dir, cgroup or process behind.
+func TestSysctlFailureReported(t *testing.T) {
+	testutil.RequireRoot(t)
+	testutil.RequireCgroupV1(t, "pids")
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Linux.Sysctl = map[string]string{"net.ipv4.ip_forward": "not-a-number"}
+	})
+	r := b.Husk("create", "--bundle", b.Dir, b.ID)
+	if r.Code == 0 {
+		t.Fatal("create with a bad sysctl value succeeded")
+	}
+	if testutil.IsHusk() && !strings.Contains(r.Stderr, "net.ipv4.ip_forward") {
+		t.Errorf("error %q, want it to name the sysctl", r.Stderr)
+	}
+	if _, err := os.Stat(filepath.Join(b.Root, b.ID)); err == nil {
+		t.Error("state dir left behind")
+	}
+	cg := filepath.Join(ownCgroupDir(t, "pids"), testutil.CgroupParent(), b.ID)
+	if _, err := os.Stat(cg); err == nil {
+		t.Errorf("cgroup %s left behind", cg)
+	}
+	// Control: a good container's cgroup is where the check above looked.
+	good := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/bin/sleep", "60"} })
+	good.Create()
+	if _, err := os.Stat(filepath.Join(ownCgroupDir(t, "pids"), testutil.CgroupParent(), good.ID)); err != nil {
+		t.Errorf("control: a created container's cgroup is not where the test looks: %v", err)
+	}
+}
+
+// ownCgroupDir returns this process's directory in the v1 hierarchy of controller.
+func ownCgroupDir(t *testing.T, controller string) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		parts := strings.SplitN(l, ":", 3)
+		if len(parts) == 3 && parts[1] == controller {
+			return filepath.Join("/sys/fs/cgroup", controller, parts[2])
+		}
+	}
+	return ""
+}
