@@ -403,3 +403,21 @@ func TestProcessSession(t *testing.T) {
 		t.Errorf("exec'd process: pid pgrp session %q, want its own session", ex)
 	}
 }
+
+// TestProcessRlimitAboveHard: raising a hard limit needs CAP_SYS_RESOURCE, which this host
+// denies; create fails naming the rlimit and leaves nothing behind.
+func TestProcessRlimitAboveHard(t *testing.T) {
+	testutil.RequireRoot(t)
+	var host unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &host); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: host.Cur, Max: host.Max + 1}); err == nil {
+		_ = unix.Setrlimit(unix.RLIMIT_NOFILE, &host)
+		t.Skip("this process may raise hard limits (CAP_SYS_RESOURCE): nothing to refuse")
+	}
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: host.Max + 1000}}
+	})
+	expectCreateFails(t, b, "RLIMIT_NOFILE")
+}
