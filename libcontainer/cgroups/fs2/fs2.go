@@ -136,7 +136,13 @@ func (m *Manager) enableControllers(r *specs.LinuxResources) error {
 				continue
 			}
 			if !slices.Contains(strings.Fields(avail), c) {
-				return fmt.Errorf("linux.resources: needs the %s controller, which %s does not offer (cgroup.controllers is %q): %w", c, top, avail, cgcore.ErrNotSupported)
+				field := "linux.resources"
+				for k := range r.Unified {
+					if strings.HasPrefix(k, c+".") {
+						field = fmt.Sprintf("linux.resources.unified[%q]", k)
+					}
+				}
+				return fmt.Errorf("%s: needs the %s controller, which %s does not offer (cgroup.controllers is %q): %w", field, c, top, avail, cgcore.ErrNotSupported)
 			}
 			add = append(add, "+"+c)
 		}
