@@ -35,7 +35,7 @@ each entry without trying it.`,
 }
 
 // hostFeatures computes the features document. Fields husk does not implement
-// (intelRdt, idmapped mounts) are reported as disabled rather than omitted,
+// (intelRdt) are reported as disabled rather than omitted,
 // so that "false" is an answer, not an unknown.
 func hostFeatures() *features.Features {
 	f, t := false, true
@@ -57,7 +57,7 @@ func hostFeatures() *features.Features {
 			IntelRdt:     &features.IntelRdt{Enabled: &f, Schemata: &f, Monitoring: &f},
 			MemoryPolicy: hostMemoryPolicy(),
 			MountExtensions: &features.MountExtensions{
-				IDMap: &features.IDMap{Enabled: &f},
+				IDMap: &features.IDMap{Enabled: &t},
 			},
 			NetDevices: &features.NetDevices{Enabled: &t},
 		},
@@ -72,15 +72,9 @@ func hostFeatures() *features.Features {
 	}
 }
 
-// mountOptions lists the options rootfs implements. idmap and ridmap are parsed but not
-// applied yet, so they are not claimed.
+// mountOptions lists the options rootfs implements.
 func mountOptions() []string {
-	var out []string
-	for _, o := range rootfs.KnownOptions() {
-		if o != "idmap" && o != "ridmap" {
-			out = append(out, o)
-		}
-	}
+	out := rootfs.KnownOptions()
 	sort.Strings(out)
 	return out
 }

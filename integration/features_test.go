@@ -67,6 +67,9 @@ func TestFeaturesMountOptions(t *testing.T) {
 		switch o {
 		case "bind", "rbind":
 			m = specs.Mount{Destination: m.Destination, Type: "bind", Source: src, Options: []string{o}}
+		case "idmap", "ridmap":
+			ids := []specs.LinuxIDMapping{{ContainerID: 0, HostID: 0, Size: 65536}}
+			m = specs.Mount{Destination: m.Destination, Type: "bind", Source: src, Options: []string{"rbind", o}, UIDMappings: ids, GIDMappings: ids}
 		case "remount":
 			// Meaningful on top of a mount: remount the one just made read-only.
 			m.Destination = fmt.Sprintf("/mnt/o%d", i-1)
@@ -375,8 +378,10 @@ func TestFeaturesUnimplemented(t *testing.T) {
 	}
 	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Linux.IntelRdt = &specs.LinuxIntelRdt{ClosID: "x"} })
 	requireCreateFails(t, b, "linux.intelRdt")
+	idmap := f.Linux.MountExtensions != nil && f.Linux.MountExtensions.IDMap != nil &&
+		f.Linux.MountExtensions.IDMap.Enabled != nil && *f.Linux.MountExtensions.IDMap.Enabled
 	for _, o := range f.MountOptions {
-		if o == "idmap" || o == "ridmap" {
+		if (o == "idmap" || o == "ridmap") && !idmap {
 			t.Errorf("mount option %s listed while mountExtensions.idmap is off", o)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/hooks"
 	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
 	"github.com/husk-runtime/husk/libcontainer/netdev"
+	"github.com/husk-runtime/husk/libcontainer/rootfs"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
 )
 
@@ -239,14 +240,22 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 			return nil, err
 		}
 	}
+	// Idmapped mounts are made here, where the host's root may idmap any filesystem, and
+	// sent with the config for the init to move into place.
+	idmapIdx, idmapFDs, closeIDMapped, err := openIDMapped(spec.Mounts, o.Bundle, st.Namespaces["user"])
+	if err != nil {
+		return nil, err
+	}
+	defer closeIDMapped()
 
 	hasHooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
 	cfg := &initConfig{
 		ContainerID: o.ID, Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: o.Bundle,
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
 		NewNS: newNS, Seccomp: prog, Hooks: hasHooks, Pid: p.pid, CgroupPaths: mgr.State().Paths,
+		IDMapMounts: idmapIdx,
 	}
-	if err := p.conn.Send(initsync.MsgConfig, cfg); err != nil {
+	if err := p.conn.Send(initsync.MsgConfig, cfg, idmapFDs...); err != nil {
 		return nil, err
 	}
 	if err := c.parentLoop(p, spec); err != nil {
@@ -266,6 +275,23 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 		}
 	}
 	return c, nil
+}
+
+// openIDMapped makes the detached idmapped mounts of mounts (rootfs.OpenIDMapped) and
+// returns their mount indexes and fds, for the config message, and a func closing them.
+func openIDMapped(mounts []specs.Mount, bundle, userNS string) (idx, fds []int, closeAll func(), err error) {
+	trees, err := rootfs.OpenIDMapped(mounts, bundle, userNS)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, t := range trees {
+		idx, fds = append(idx, t.Index), append(fds, int(t.File.Fd()))
+	}
+	return idx, fds, func() {
+		for _, t := range trees {
+			t.File.Close()
+		}
+	}, nil
 }
 
 // deviceRules returns linux.resources with runc's device allow-list added after the

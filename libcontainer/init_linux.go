@@ -33,7 +33,8 @@ func Init() {
 	}
 	conn := initsync.NewConn(fd)
 	var cfg initConfig
-	if _, err := conn.Expect(initsync.MsgConfig, &cfg); err != nil {
+	cfg.fds, err = conn.Expect(initsync.MsgConfig, &cfg)
+	if err != nil {
 		os.Exit(255)
 	}
 	if cfg.Setns {

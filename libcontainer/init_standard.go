@@ -46,6 +46,13 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 			Rootfs: cfg.Rootfs, Bundle: cfg.Bundle, Readonly: spec.Root.Readonly,
 			Mounts: spec.Mounts, NoPivot: cfg.NoPivot, UserNS: cfg.NewNS["user"], CgroupNS: cfg.NewNS["cgroup"],
 			FormatMountLabel: formatMountLabel, CgroupPaths: cfg.CgroupPaths,
+			IDMapped: map[int]*os.File{},
+		}
+		if len(cfg.fds) != len(cfg.IDMapMounts) {
+			return fmt.Errorf("config: %d idmapped mounts but %d fds", len(cfg.IDMapMounts), len(cfg.fds))
+		}
+		for k, i := range cfg.IDMapMounts {
+			rc.IDMapped[i] = os.NewFile(uintptr(cfg.fds[k]), "idmapped mount")
 		}
 		if linux != nil {
 			rc.Propagation = linux.RootfsPropagation

@@ -16,6 +16,7 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/internal/exeseal"
 	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
 	"github.com/husk-runtime/husk/libcontainer/internal/procfs"
+	"github.com/husk-runtime/husk/libcontainer/internal/userns"
 	"github.com/husk-runtime/husk/libcontainer/nsenter"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
 )
@@ -46,6 +47,10 @@ type initConfig struct {
 	AppArmor     string           `json:"apparmor,omitempty"`
 	// CgroupPaths are the container's cgroup directories by controller (cgroup mounts).
 	CgroupPaths map[string]string `json:"cgroup_paths,omitempty"`
+	// IDMapMounts are the spec.Mounts indexes of the idmapped mounts whose detached trees
+	// ride along with the config message, in the order of its fds.
+	IDMapMounts []int `json:"idmap_mounts,omitempty"`
+	fds         []int // received with the config message
 }
 
 // bootstrap is the message for the C constructor.
@@ -237,20 +242,13 @@ func (p *initProcess) close() {
 }
 
 func writeIDMaps(pid int, uids, gids []specs.LinuxIDMapping) error {
-	format := func(m []specs.LinuxIDMapping) string {
-		var sb strings.Builder
-		for _, e := range m {
-			fmt.Fprintf(&sb, "%d %d %d\n", e.ContainerID, e.HostID, e.Size)
-		}
-		return sb.String()
-	}
 	// Through a verified procfs, as every write to /proc: a bind mount over /proc/<pid>
 	// cannot take the maps.
 	base := strconv.Itoa(pid) + "/"
-	if err := procfs.WriteFile(base+"uid_map", []byte(format(uids))); err != nil {
+	if err := procfs.WriteFile(base+"uid_map", []byte(userns.FormatMap(uids))); err != nil {
 		return fmt.Errorf("linux.uidMappings: %w", err)
 	}
-	if err := procfs.WriteFile(base+"gid_map", []byte(format(gids))); err != nil {
+	if err := procfs.WriteFile(base+"gid_map", []byte(userns.FormatMap(gids))); err != nil {
 		return fmt.Errorf("linux.gidMappings: %w", err)
 	}
 	return nil

@@ -7,5 +7,7 @@
 // symlink in the image, or one swapped in by a racing process, cannot redirect a mount out of
 // the rootfs (CVE-2021-30465, CVE-2024-45310).
 //
-// It runs only in the container's own mount namespace, never in the parent.
+// It runs only in the container's own mount namespace, never in the parent, but for
+// OpenIDMapped (idmap.go): the parent makes idmapped mounts, which need privilege over the
+// source's filesystem that an init in a user namespace lacks, and the init attaches them.
 package rootfs

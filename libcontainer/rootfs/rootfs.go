@@ -33,6 +33,9 @@ type Config struct {
 	CgroupPaths map[string]string
 	// FormatMountLabel adds the SELinux context option to fs data; nil leaves data alone.
 	FormatMountLabel func(data, label string) string
+	// IDMapped maps a Mounts index to the detached idmapped mount the parent made for it
+	// (OpenIDMapped); it is moved into place instead of a bind mount of the source.
+	IDMapped map[int]*os.File
 }
 
 // Rootfs is the container filesystem being set up.
@@ -79,7 +82,7 @@ func Prepare(cfg *Config) (*Rootfs, error) {
 		if filepath.Clean(m.Destination) == "/dev" {
 			hasDev = true
 		}
-		if err := r.mountOne(m); err != nil {
+		if err := r.mountOne(m, cfg.IDMapped[i]); err != nil {
 			return nil, fmt.Errorf("mounts[%d] (destination %q): %w", i, m.Destination, err)
 		}
 	}
@@ -164,8 +167,8 @@ func (r *Rootfs) pivot() error {
 	return unix.Chdir("/")
 }
 
-// mountOne performs one config.json mount.
-func (r *Rootfs) mountOne(m *specs.Mount) error {
+// mountOne performs one config.json mount; idmapped is its idmapped source, if any.
+func (r *Rootfs) mountOne(m *specs.Mount, idmapped *os.File) error {
 	if !filepath.IsAbs(m.Destination) {
 		return errors.New("destination must be an absolute path")
 	}
@@ -173,9 +176,12 @@ func (r *Rootfs) mountOne(m *specs.Mount) error {
 	if err != nil {
 		return err
 	}
+	if idmapped == nil && wantsIDMap(m, o) {
+		return errors.New("idmap: no idmapped mount was prepared")
+	}
 	switch {
 	case o.Bind:
-		return r.bindMount(m, o)
+		return r.bindMount(m, o, idmapped)
 	case m.Type == "cgroup":
 		return r.mountCgroupV1(m, o)
 	}
@@ -213,7 +219,7 @@ func (r *Rootfs) mountOne(m *specs.Mount) error {
 	return r.applyPropagationAndAttrs(m.Destination, o)
 }
 
-func (r *Rootfs) bindMount(m *specs.Mount, o *Options) error {
+func (r *Rootfs) bindMount(m *specs.Mount, o *Options, idmapped *os.File) error {
 	src := m.Source
 	if src == "" {
 		return errors.New("source is required for a bind mount")
@@ -243,7 +249,11 @@ func (r *Rootfs) bindMount(m *specs.Mount, o *Options) error {
 	if o.Recursive {
 		flags |= unix.MS_REC
 	}
-	if err := mount(src, dst, "", flags, ""); err != nil {
+	if idmapped != nil {
+		if err := attachIDMapped(idmapped, target); err != nil {
+			return err
+		}
+	} else if err := mount(src, dst, "", flags, ""); err != nil {
 		return err
 	}
 	// Bind mounts ignore most flags on the first call; a remount applies them. Reopen the

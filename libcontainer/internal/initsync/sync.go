@@ -14,6 +14,7 @@
 // Go phase (JSON packets, Msg):
 //
 //	MsgConfig (InitConfig) ------------>   rootfs, mounts, console ...
+//	  + idmapped mount trees (open_tree fds, one per IDMapMounts entry), moved into place
 //	                <-------------------   MsgConsole + pty master fd   (terminal only)
 //	                <-------------------   MsgHooks  (prestart/createRuntime time)
 //	MsgHooksDone ---------------------->
