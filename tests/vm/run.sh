@@ -10,7 +10,10 @@
 #   VM_ARTEFACTS  directory whose *.test binaries run in each guest, with husk
 #                 and probe beside them (default <repo>/build/vm/artefacts)
 #   VM_TEST_ARGS  extra test binary arguments, e.g. "-test.run=TestCgroup2"
-#   VM_TIMEOUT    seconds one guest may take, boot included (default 900)
+#   VM_TEST_TIMEOUT  -test.timeout of each test binary (default 5m): a hung
+#                 test panics with every goroutine's stack instead of using up
+#                 the guest's time
+#   VM_TIMEOUT    seconds one guest may take, boot included (default 720)
 #   VM_JOBS       guests booted at once (default 1; each gets VM_SMP vCPUs)
 #   VM_ACCEL      qemu accelerator (default tcg)
 #   VM_SMP, VM_MEM  vCPUs (default 2) and MiB of memory (default 2048)
@@ -28,7 +31,8 @@ repo=$(cd "$here/../.." && pwd)
 VM_DIR=${VM_DIR:-$repo/build/vm}
 VM_ARTEFACTS=${VM_ARTEFACTS:-$VM_DIR/artefacts}
 VM_TEST_ARGS=${VM_TEST_ARGS:-}
-VM_TIMEOUT=${VM_TIMEOUT:-900}
+VM_TEST_TIMEOUT=${VM_TEST_TIMEOUT:-5m}
+VM_TIMEOUT=${VM_TIMEOUT:-720}
 VM_JOBS=${VM_JOBS:-1}
 VM_ACCEL=${VM_ACCEL:-tcg}
 VM_SMP=${VM_SMP:-2}
@@ -82,7 +86,8 @@ install -m 0755 "$here/guest/run-tests" "$rundir/stage/.vm/run-tests"
 install -m 0644 "$here/guest/husk-vm-test.apparmor" "$rundir/stage/.vm/husk-vm-test.apparmor"
 mkdir -p "$rundir/stage/.vm/bin"
 install -m 0755 "$here/guest/go-shim" "$rundir/stage/.vm/bin/go"
-printf '%s\n' "$VM_TEST_ARGS" >"$rundir/stage/.vm/test-args"
+# The last -test.timeout wins, so VM_TEST_ARGS can override the default.
+printf '%s\n' "-test.timeout=$VM_TEST_TIMEOUT $VM_TEST_ARGS" >"$rundir/stage/.vm/test-args"
 printf '%s\n' "$repo" >"$rundir/stage/.vm/repo-root"
 # One SELinux type for the whole disk, executable by the test domain; the
 # xattrs travel into the image with mkfs.ext4 -d.
