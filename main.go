@@ -62,7 +62,7 @@ func newApp() *cli.App {
 		Commands: []*cli.Command{
 			createCommand, startCommand, runCommand, execCommand, killCommand, deleteCommand,
 			stateCommand, listCommand, psCommand, pauseCommand, resumeCommand, updateCommand,
-			eventsCommand, specCommand, featuresCommand,
+			eventsCommand, specCommand, featuresCommand, checkpointCommand, restoreCommand,
 		},
 		// Errors are reported once, by fatal.
 		ExitErrHandler: func(*cli.Context, error) {},

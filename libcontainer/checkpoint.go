@@ -1,0 +1,280 @@
+package libcontainer
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/husk-runtime/husk/libcontainer/criu"
+	"github.com/husk-runtime/husk/libcontainer/rootfs"
+)
+
+// descriptorsFile, in the image directory, lists what the init's fds 0-2 were at
+// checkpoint (readlink of /proc/<pid>/fd/N): a restore hands its own stdio to criu for
+// the pipes among them.
+const descriptorsFile = "descriptors.json"
+
+// CriuOpts are the CRIU flags common to `husk checkpoint` and `husk restore`.
+type CriuOpts struct {
+	CriuPath          string // --criu
+	ImagePath         string // --image-path
+	WorkPath          string // --work-path; "" is ImagePath
+	TCPEstablished    bool   // --tcp-established
+	ExtUnixSk         bool   // --ext-unix-sk
+	ShellJob          bool   // --shell-job
+	FileLocks         bool   // --file-locks
+	AutoDedup         bool   // --auto-dedup
+	LazyPages         bool   // --lazy-pages
+	ManageCgroupsMode string // --manage-cgroups-mode
+	EmptyNS           []string
+}
+
+// CheckpointOpts are the flags of `husk checkpoint`.
+type CheckpointOpts struct {
+	CriuOpts
+	ParentPath   string // --parent-path, relative to ImagePath
+	LeaveRunning bool   // --leave-running
+	PreDump      bool   // --pre-dump
+	StatusFd     int    // --status-fd, -1 for none
+	PageServer   string // --page-server address:port
+}
+
+// criuSession holds the directories and options of one criu call.
+type criuSession struct {
+	path  string     // criu binary
+	files []*os.File // passed to criu, in order
+	owned []*os.File // of files, those close closes
+	opts  *rpc.CriuOpts
+	work  string // work directory, where criu's log is
+	log   string // log file name in work
+}
+
+func (s *criuSession) close() {
+	for _, f := range s.owned {
+		f.Close()
+	}
+}
+
+// newCriuSession opens the image (created when create is set) and work directories and
+// fills the options both commands share.
+func newCriuSession(o *CriuOpts, annotations map[string]string, create bool, log string) (_ *criuSession, retErr error) {
+	path, err := criu.Find(o.CriuPath)
+	if err != nil {
+		return nil, err
+	}
+	mode, err := criu.CgroupMode(o.ManageCgroupsMode)
+	if err != nil {
+		return nil, err
+	}
+	empty, err := criu.EmptyNSFlags(o.EmptyNS)
+	if err != nil {
+		return nil, err
+	}
+	if o.ImagePath == "" {
+		return nil, errors.New("--image-path is required")
+	}
+	s := &criuSession{path: path, log: log}
+	defer func() {
+		if retErr != nil {
+			s.close()
+		}
+	}()
+	work := o.WorkPath
+	if work == "" {
+		work = o.ImagePath
+	}
+	for _, d := range []struct{ flag, path string }{{"--image-path", o.ImagePath}, {"--work-path", work}} {
+		if create {
+			if err := os.MkdirAll(d.path, 0o700); err != nil {
+				return nil, fmt.Errorf("%s: %w", d.flag, err)
+			}
+		}
+		f, err := os.OpenFile(d.path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", d.flag, err)
+		}
+		s.addFile(f, true)
+	}
+	s.work = work
+	s.opts = &rpc.CriuOpts{
+		ImagesDirFd:       proto.Int32(criu.FD(0)),
+		WorkDirFd:         proto.Int32(criu.FD(1)),
+		LogLevel:          proto.Int32(4),
+		LogFile:           proto.String(log),
+		TcpEstablished:    proto.Bool(o.TCPEstablished),
+		ExtUnixSk:         proto.Bool(o.ExtUnixSk),
+		ShellJob:          proto.Bool(o.ShellJob),
+		FileLocks:         proto.Bool(o.FileLocks),
+		AutoDedup:         proto.Bool(o.AutoDedup),
+		LazyPages:         proto.Bool(o.LazyPages),
+		ManageCgroups:     proto.Bool(true),
+		ManageCgroupsMode: mode.Enum(),
+		// Mounts from the host that criu cannot place itself (bind sources outside the
+		// rootfs; config binds are named below) are found by their host path.
+		AutoExtMnt: proto.Bool(true),
+		ExtSharing: proto.Bool(true),
+		ExtMasters: proto.Bool(true),
+	}
+	if empty != 0 {
+		s.opts.EmptyNs = proto.Uint32(empty)
+	}
+	if cf := criu.ConfigFile(annotations); cf != "" {
+		s.opts.ConfigFile = proto.String(cf)
+	}
+	return s, nil
+}
+
+// addFile passes f to criu and returns the number criu knows it by; close closes it when
+// owned.
+func (s *criuSession) addFile(f *os.File, owned bool) int32 {
+	s.files = append(s.files, f)
+	if owned {
+		s.owned = append(s.owned, f)
+	}
+	return criu.FD(len(s.files) - 1)
+}
+
+// do runs one request; a failure carries the end of criu's log.
+func (s *criuSession) do(typ rpc.CriuReqType, started func(int) error, notify func(*rpc.CriuNotify, []int) error) error {
+	_, err := criu.Do(s.path, &criu.Request{Type: typ, Opts: s.opts, Files: s.files, Started: started, Notify: notify, Stderr: os.Stderr})
+	if err != nil {
+		return fmt.Errorf("%w%s", err, logTail(filepath.Join(s.work, s.log)))
+	}
+	return nil
+}
+
+// logTail returns the last lines of criu's log, to end an error with.
+func logTail(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > 8 {
+		lines = lines[len(lines)-8:]
+	}
+	return "\n" + path + " ends:\n  " + strings.Join(lines, "\n  ")
+}
+
+// bindMountExternals names each bind mount of the config as external to criu: its
+// source lies outside the container, so a dump records only the key (the destination)
+// and a restore maps the key to a host path (value returns the path for a mount).
+func bindMountExternals(spec *specs.Spec, value func(m *specs.Mount) string) []string {
+	var out []string
+	for i := range spec.Mounts {
+		m := &spec.Mounts[i]
+		if o, err := rootfs.ParseOptions(m.Type, m.Options); err != nil || !o.Bind {
+			continue
+		}
+		out = append(out, "mnt["+m.Destination+"]:"+value(m))
+	}
+	return out
+}
+
+// Checkpoint dumps the running container with CRIU into o.ImagePath. Unless the dump
+// leaves it running (or is a pre-dump), criu ends the container's processes and the
+// container is deleted, as runc does: it lives on in its image.
+func (c *Container) Checkpoint(o *CheckpointOpts) error {
+	status := c.Status()
+	if status != Running && status != Paused {
+		return fmt.Errorf("checkpoint container %q in status %s: %w", c.ID(), status, ErrNotRunning)
+	}
+	log := "dump.log"
+	typ := rpc.CriuReqType_DUMP
+	if o.PreDump {
+		log, typ = "pre-dump.log", rpc.CriuReqType_PRE_DUMP
+	}
+	s, err := newCriuSession(&o.CriuOpts, c.state.Annotations, true, log)
+	if err != nil {
+		return fmt.Errorf("checkpoint container %q: %w", c.ID(), err)
+	}
+	defer s.close()
+	pid := c.state.Pid
+	if err := saveDescriptors(o.ImagePath, pid); err != nil {
+		return fmt.Errorf("checkpoint container %q: %w", c.ID(), err)
+	}
+	opts := s.opts
+	opts.Pid = proto.Int32(int32(pid))
+	opts.Root = proto.String(c.state.Rootfs)
+	opts.LeaveRunning = proto.Bool(o.LeaveRunning || o.PreDump)
+	// Memory changes are tracked for a later dump against this one (--parent-path).
+	opts.TrackMem = proto.Bool(o.PreDump || o.ParentPath != "")
+	if o.ParentPath != "" {
+		opts.ParentImg = proto.String(o.ParentPath)
+	}
+	spec := c.state.Config
+	if spec.Process != nil && spec.Process.Terminal {
+		opts.OrphanPtsMaster = proto.Bool(true)
+	}
+	opts.External = bindMountExternals(spec, func(m *specs.Mount) string { return m.Destination })
+	if cg := c.state.Cgroup.Paths; cg["freezer"] != "" {
+		opts.FreezeCgroup = proto.String(cg["freezer"])
+	} else if cg[""] != "" {
+		opts.FreezeCgroup = proto.String(cg[""])
+	}
+	if o.PageServer != "" {
+		ps, err := criu.PageServer(o.PageServer)
+		if err != nil {
+			return err
+		}
+		opts.Ps = ps
+	}
+	if o.StatusFd >= 0 {
+		opts.StatusFd = proto.Int32(s.addFile(os.NewFile(uintptr(o.StatusFd), "status-fd"), true))
+	}
+	// Action scripts need no answer from husk beyond consent: the network of the
+	// container is its own namespace, which criu locks itself.
+	accept := func(*rpc.CriuNotify, []int) error { return nil }
+	if err := s.do(typ, nil, accept); err != nil {
+		return fmt.Errorf("checkpoint container %q: %w", c.ID(), err)
+	}
+	if o.PreDump || o.LeaveRunning {
+		return nil
+	}
+	if err := c.Destroy(true); err != nil {
+		return fmt.Errorf("checkpoint container %q: dumped, but %w", c.ID(), err)
+	}
+	return nil
+}
+
+// saveDescriptors records where the init's stdio points.
+func saveDescriptors(dir string, pid int) error {
+	var fds []string
+	for i := 0; i < 3; i++ {
+		t, err := os.Readlink("/proc/" + strconv.Itoa(pid) + "/fd/" + strconv.Itoa(i))
+		if err != nil {
+			t = "" // closed
+		}
+		fds = append(fds, t)
+	}
+	b, err := json.Marshal(fds)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, descriptorsFile), b, 0o600); err != nil {
+		return fmt.Errorf("--image-path: %w", err)
+	}
+	return nil
+}
+
+// loadDescriptors reads what saveDescriptors wrote.
+func loadDescriptors(dir string) ([]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, descriptorsFile))
+	if err != nil {
+		return nil, fmt.Errorf("--image-path: %w (not a husk checkpoint?)", err)
+	}
+	var fds []string
+	if err := json.Unmarshal(b, &fds); err != nil {
+		return nil, fmt.Errorf("--image-path: %s: %w", descriptorsFile, err)
+	}
+	return fds, nil
+}

@@ -1,0 +1,227 @@
+package criu
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+
+	"github.com/checkpoint-restore/go-criu/v7/rpc"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrNotFound means the criu binary is not installed (or not where --criu says).
+var ErrNotFound = errors.New("criu not found")
+
+// Find resolves the criu binary named by --criu.
+func Find(path string) (string, error) {
+	p, err := exec.LookPath(path)
+	if err != nil {
+		return "", fmt.Errorf("--criu %q: %w: install it (apt-get install criu) or point --criu at it: %w", path, ErrNotFound, err)
+	}
+	return p, nil
+}
+
+// Request is one call of `criu swrk`.
+type Request struct {
+	Type rpc.CriuReqType
+	Opts *rpc.CriuOpts
+	// Files are inherited by criu; Opts names them by FD(i).
+	Files []*os.File
+	// Started, when set, runs once criu is running and before it gets the request (the
+	// restore puts criu in the container's cgroups, so what it restores is born there).
+	Started func(pid int) error
+	// Notify, when set, is called at each action script ("pre-dump", "post-restore" ...),
+	// with the fds that came with it (the caller owns them); an error aborts the request.
+	// Without it, action scripts are not asked for.
+	Notify func(n *rpc.CriuNotify, fds []int) error
+	// Stderr receives criu's own output (its log goes to Opts.LogFile in the work dir).
+	Stderr io.Writer
+}
+
+// FD is the number criu sees the i-th of Request.Files as (the RPC socket is fd 3).
+func FD(i int) int32 { return int32(4 + i) }
+
+// Do runs r and returns criu's final answer. A refusal comes back as an error holding
+// criu's message and errno.
+func Do(criuPath string, r *Request) (_ *rpc.CriuResp, retErr error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, os.NewSyscallError("socketpair", err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "criu-rpc"), os.NewFile(uintptr(fds[1]), "criu-rpc-peer")
+	defer ours.Close()
+	cmd := &exec.Cmd{
+		Path:       criuPath,
+		Args:       []string{criuPath, "swrk", "3"},
+		ExtraFiles: append([]*os.File{theirs}, r.Files...),
+		Stderr:     r.Stderr,
+	}
+	err = cmd.Start()
+	theirs.Close()
+	if err != nil {
+		return nil, fmt.Errorf("start criu: %w", err)
+	}
+	defer func() {
+		ours.Close()
+		werr := cmd.Wait()
+		if retErr == nil && werr != nil {
+			retErr = fmt.Errorf("criu: %w", werr)
+		}
+	}()
+	if r.Started != nil {
+		if err := r.Started(cmd.Process.Pid); err != nil {
+			_ = cmd.Process.Kill()
+			return nil, err
+		}
+	}
+	opts := r.Opts
+	if r.Notify != nil {
+		opts.NotifyScripts = proto.Bool(true)
+	}
+	typ := r.Type
+	req := &rpc.CriuReq{Type: &typ, Opts: opts}
+	for {
+		resp, rfds, err := roundTrip(ours, req)
+		if err != nil {
+			return nil, err
+		}
+		if !resp.GetSuccess() {
+			closeAll(rfds)
+			return resp, fmt.Errorf("criu %s: %s (errno %d)", strings.ToLower(typ.String()), resp.GetCrErrmsg(), resp.GetCrErrno())
+		}
+		if resp.GetType() != rpc.CriuReqType_NOTIFY {
+			closeAll(rfds)
+			if resp.GetType() != typ {
+				return resp, fmt.Errorf("criu %s: answered with %s", strings.ToLower(typ.String()), resp.GetType())
+			}
+			return resp, nil
+		}
+		if r.Notify == nil {
+			closeAll(rfds)
+			return resp, fmt.Errorf("criu %s: unexpected notification %q", strings.ToLower(typ.String()), resp.GetNotify().GetScript())
+		}
+		if err := r.Notify(resp.GetNotify(), rfds); err != nil {
+			return resp, fmt.Errorf("criu %s: action %q: %w", strings.ToLower(typ.String()), resp.GetNotify().GetScript(), err)
+		}
+		nt := rpc.CriuReqType_NOTIFY
+		req = &rpc.CriuReq{Type: &nt, NotifySuccess: proto.Bool(true)}
+	}
+}
+
+// roundTrip sends req and reads one answer, with any fds attached to it.
+func roundTrip(sock *os.File, req *rpc.CriuReq) (*rpc.CriuResp, []int, error) {
+	b, err := proto.Marshal(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode criu request: %w", err)
+	}
+	fd := int(sock.Fd())
+	if err := unix.Sendmsg(fd, b, nil, nil, 0); err != nil {
+		return nil, nil, fmt.Errorf("send criu request: %w", os.NewSyscallError("sendmsg", err))
+	}
+	buf := make([]byte, 64<<10)
+	oob := make([]byte, unix.CmsgSpace(4*8))
+	var n, oobn int
+	for {
+		n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("read criu answer: %w", os.NewSyscallError("recvmsg", err))
+	}
+	if n == 0 {
+		return nil, nil, errors.New("criu exited without an answer (see its log)")
+	}
+	var fds []int
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err == nil {
+			for i := range msgs {
+				if r, err := unix.ParseUnixRights(&msgs[i]); err == nil {
+					fds = append(fds, r...)
+				}
+			}
+		}
+	}
+	resp := &rpc.CriuResp{}
+	if err := proto.Unmarshal(buf[:n], resp); err != nil {
+		closeAll(fds)
+		return nil, nil, fmt.Errorf("decode criu answer: %w", err)
+	}
+	return resp, fds, nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// ConfigAnnotation names a CRIU configuration file for the container's checkpoint and
+// restore; an empty value uses none, not even the default.
+const ConfigAnnotation = "org.criu.config"
+
+// DefaultConfigFile is the CRIU configuration file used when the annotation is absent and
+// the file exists.
+const DefaultConfigFile = "/etc/criu/husk.conf"
+
+// ConfigFile returns the CRIU configuration file for a container with annotations ("" for
+// none).
+func ConfigFile(annotations map[string]string) string {
+	if p, ok := annotations[ConfigAnnotation]; ok {
+		return p
+	}
+	if _, err := os.Stat(DefaultConfigFile); err == nil {
+		return DefaultConfigFile
+	}
+	return ""
+}
+
+// CgroupMode parses --manage-cgroups-mode ("" is soft, criu's own default).
+func CgroupMode(s string) (rpc.CriuCgMode, error) {
+	switch s {
+	case "", "soft":
+		return rpc.CriuCgMode_SOFT, nil
+	case "full":
+		return rpc.CriuCgMode_FULL, nil
+	case "strict":
+		return rpc.CriuCgMode_STRICT, nil
+	case "ignore":
+		return rpc.CriuCgMode_IGNORE, nil
+	}
+	return 0, fmt.Errorf("--manage-cgroups-mode %q: must be soft, full, strict or ignore", s)
+}
+
+// EmptyNSFlags parses --empty-ns: namespaces criu creates without restoring their
+// contents (the caller sets them up, e.g. the network through a hook).
+func EmptyNSFlags(names []string) (uint32, error) {
+	var flags uint32
+	for _, n := range names {
+		switch n {
+		case "network", "net":
+			flags |= unix.CLONE_NEWNET
+		default:
+			return 0, fmt.Errorf("--empty-ns %q: only network is supported", n)
+		}
+	}
+	return flags, nil
+}
+
+// PageServer parses --page-server "address:port".
+func PageServer(s string) (*rpc.CriuPageServerInfo, error) {
+	i := strings.LastIndex(s, ":")
+	if i <= 0 {
+		return nil, fmt.Errorf("--page-server %q: want address:port", s)
+	}
+	port, err := strconv.ParseUint(s[i+1:], 10, 16)
+	if err != nil {
+		return nil, fmt.Errorf("--page-server %q: port: %w", s, err)
+	}
+	return &rpc.CriuPageServerInfo{Address: proto.String(strings.Trim(s[:i], "[]")), Port: proto.Int32(int32(port))}, nil
+}
