@@ -7,11 +7,15 @@
 //	probe sysctl NAME | alloc MIB | forkbomb MAX | spin SECONDS | signals | open PATH
 //	probe status KEY... | keyring | winsize | statfs PATH | exec PATH
 //	probe exewrite TARGET OUT SECONDS | swap DIR NAME LINKTARGET SECONDS
+//	probe counter FILE | tcpcounter FILE
 package main
 
 import (
 	"bufio"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -202,6 +206,26 @@ func main() {
 		need(args, 1)
 		for i := 0; ; i++ {
 			check(os.WriteFile(args[0], []byte(strconv.Itoa(i)), 0o644))
+			time.Sleep(100 * time.Millisecond)
+		}
+	case "tcpcounter":
+		// A counter that goes round an open loopback TCP connection every 100ms, the value
+		// read back written to a file (checkpoint tests with --tcp-established).
+		need(args, 1)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		check(err)
+		client, err := net.Dial("tcp", ln.Addr().String())
+		check(err)
+		server, err := ln.Accept()
+		check(err)
+		buf := make([]byte, 4)
+		for i := uint32(0); ; i++ {
+			binary.BigEndian.PutUint32(buf, i)
+			_, err := client.Write(buf)
+			check(err)
+			_, err = io.ReadFull(server, buf)
+			check(err)
+			check(os.WriteFile(args[0], []byte(strconv.Itoa(int(binary.BigEndian.Uint32(buf)))), 0o644))
 			time.Sleep(100 * time.Millisecond)
 		}
 	case "walk":
