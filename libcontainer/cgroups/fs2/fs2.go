@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -31,7 +32,14 @@ func New(cfg cgcore.Config, host *cgcore.Host) (*Manager, error) {
 	if host.Unified == "" {
 		return nil, fmt.Errorf("cgroup v2 driver: no cgroup2 mount: %w", cgcore.ErrNotSupported)
 	}
-	rel, err := cgcore.CgroupPath(cfg.Path, cfg.Name, host.Own[cgcore.UnifiedKey])
+	// cgroup v2 allows no processes in a cgroup that passes controllers down, and the
+	// caller's own cgroup holds at least the caller: a relative path nests under its parent,
+	// as with runc.
+	own := host.Own[cgcore.UnifiedKey]
+	if own != "" && own != "/" {
+		own = path.Dir(own)
+	}
+	rel, err := cgcore.CgroupPath(cfg.Path, cfg.Name, own)
 	if err != nil {
 		return nil, err
 	}

@@ -34,7 +34,7 @@ func fakeV2(t *testing.T) (*cgtest.Tree, *cgcore.Host) {
 	tr := cgtest.NewTree(t)
 	tr.Files(t, "own/c1", leafFiles)
 	tr.Files(t, "own", map[string]string{"cgroup.controllers": "cpuset cpu io memory pids hugetlb", "cgroup.subtree_control": "cpuset cpu io memory pids hugetlb"})
-	return tr, &cgcore.Host{Unified: tr.Root, Own: map[string]string{cgcore.UnifiedKey: "/own"}}
+	return tr, &cgcore.Host{Unified: tr.Root, Own: map[string]string{cgcore.UnifiedKey: "/own/self"}}
 }
 
 func TestCreateWritesV2Files(t *testing.T) {
@@ -117,7 +117,7 @@ func TestSetErrors(t *testing.T) {
 func TestEnableControllers(t *testing.T) {
 	tr := cgtest.NewTree(t)
 	tr.Files(t, "own", map[string]string{"cgroup.controllers": "cpu memory pids", "cgroup.subtree_control": "cpu"})
-	h := &cgcore.Host{Unified: tr.Root, Own: map[string]string{cgcore.UnifiedKey: "/own"}}
+	h := &cgcore.Host{Unified: tr.Root, Own: map[string]string{cgcore.UnifiedKey: "/own/self"}}
 	m, _ := New(cgcore.Config{Path: "a/c1", Name: "c1"}, h)
 	// In a fake tree new directories have no files; give "a" its
 	// controllers as the kernel would once the parent enabled them.
