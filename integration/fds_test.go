@@ -168,8 +168,10 @@ func TestInheritedFdsDoNotLeak(t *testing.T) {
 func TestStdioPassthrough(t *testing.T) {
 	testutil.RequireRoot(t)
 	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/bin/sh", "-c", "echo out; echo err >&2"} })
-	if got := runToPipe(t, b); got != "out\nerr\n" {
-		t.Errorf("pipe got %q, want \"out\\nerr\\n\"", got)
+	// Both lines through the one pipe; their order is the scheduler's business once two
+	// writers share it.
+	if got := runToPipe(t, b); got != "out\nerr\n" && got != "err\nout\n" {
+		t.Errorf("pipe got %q, want the lines \"out\" and \"err\"", got)
 	}
 }
 
