@@ -14,10 +14,18 @@ import (
 )
 
 // idmapSource makes a host directory owned by uid:gid holding a file "f" owned by uid:gid.
+// It is under /var/tmp, not TMPDIR: the VM lane's /tmp is a tmpfs, which Linux idmaps only
+// from 6.3.
 func idmapSource(t *testing.T, uid, gid int) string {
 	t.Helper()
-	dir := t.TempDir()
-	secTraversable(t, dir)
+	dir, err := os.MkdirTemp("/var/tmp", "husk-idmap-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	f := filepath.Join(dir, "f")
 	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
@@ -45,14 +53,25 @@ func runIDMapped(t *testing.T, mutate func(*specs.Spec), mounts []specs.Mount, a
 		s.Mounts = append(s.Mounts, mounts...)
 		s.Process.Args = args
 	})
+	return mustRunIDMapped(t, b)
+}
+
+// mustRunIDMapped runs b and returns its output; a filesystem that cannot be idmapped skips t.
+func mustRunIDMapped(t *testing.T, b *testutil.Bundle) string {
+	t.Helper()
 	r := b.Run()
-	if r.Code != 0 && strings.Contains(r.Stderr, "may not support idmapped mounts") {
-		t.Skipf("the test directory's filesystem cannot be idmapped on this kernel: %s", r.Stderr)
-	}
+	skipUnidmappable(t, r)
 	if r.Code != 0 {
 		t.Fatalf("run: exit %d\nstdout: %s\nstderr: %s", r.Code, r.Stdout, r.Stderr)
 	}
 	return r.Stdout
+}
+
+func skipUnidmappable(t *testing.T, r testutil.Result) {
+	t.Helper()
+	if r.Code != 0 && strings.Contains(r.Stderr, "may not support idmapped mounts") {
+		t.Skipf("the test directory's filesystem cannot be idmapped on this kernel: %s", r.Stderr)
+	}
 }
 
 // TestIDMapMount: a host file owned by 1000:1001 appears owned by 0:0 through an idmapped bind
@@ -72,7 +91,13 @@ func TestIDMapMount(t *testing.T) {
 			Options: []string{"bind", "idmap"}, UIDMappings: idMap(1000, 0, 1), GIDMappings: idMap(1001, 0, 1)})
 		s.Process.Args = []string{"/probe", "sleep", "60"}
 	})
-	pid := startSleeper(t, b)
+	r := b.Husk("create", "--bundle", b.Dir, b.ID)
+	skipUnidmappable(t, r)
+	if r.Code != 0 {
+		t.Fatalf("create: exit %d: %s", r.Code, r.Stderr)
+	}
+	b.MustHusk("start", b.ID)
+	pid := statePid(t, b)
 	if got := b.MustHusk("exec", b.ID, "/probe", "stat", "/idm/f"); !strings.Contains(got, "uid=0 gid=0") {
 		t.Errorf("stat /idm/f inside: got %q, want uid=0 gid=0 (host 1000:1001 through the mapping)", got)
 	}
@@ -157,7 +182,7 @@ func TestIDMapContainerUserNS(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out := b.MustRun()
+	out := mustRunIDMapped(t, b)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != 2 || !strings.Contains(lines[0], "uid=65534") || !strings.Contains(lines[1], "uid=0 gid=0") {
 		t.Errorf("stat inside a user namespace mapping 0 -> 100000: got %q, want uid=65534 through /plain and uid=0 gid=0 through /idm", out)

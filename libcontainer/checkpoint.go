@@ -49,10 +49,13 @@ type CheckpointOpts struct {
 }
 
 // criuSession holds the directories and options of one criu call.
+//
+// CRIU's RPC service opens the directories and the status fd through /proc/<caller>/fd/N:
+// their numbers are ours. inherit_fd numbers are criu's own: those files are passed down.
 type criuSession struct {
 	path  string     // criu binary
-	files []*os.File // passed to criu, in order
-	owned []*os.File // of files, those close closes
+	files []*os.File // passed down to criu, in order (inherit_fd)
+	owned []*os.File // files of ours that close closes
 	opts  *rpc.CriuOpts
 	work  string // work directory, where criu's log is
 	log   string // log file name in work
@@ -64,7 +67,7 @@ func (s *criuSession) close() {
 	}
 }
 
-// newCriuSession opens the image (created when create is set) and work directories and
+// newCriuSession opens the image (created when create is set) and work (created) directories and
 // fills the options both commands share.
 func newCriuSession(o *CriuOpts, annotations map[string]string, create bool, log string) (_ *criuSession, retErr error) {
 	path, err := criu.Find(o.CriuPath)
@@ -92,8 +95,11 @@ func newCriuSession(o *CriuOpts, annotations map[string]string, create bool, log
 	if work == "" {
 		work = o.ImagePath
 	}
-	for _, d := range []struct{ flag, path string }{{"--image-path", o.ImagePath}, {"--work-path", work}} {
-		if create {
+	for _, d := range []struct {
+		flag, path string
+		create     bool
+	}{{"--image-path", o.ImagePath, create}, {"--work-path", work, true}} {
+		if d.create {
 			if err := os.MkdirAll(d.path, 0o700); err != nil {
 				return nil, fmt.Errorf("%s: %w", d.flag, err)
 			}
@@ -102,28 +108,41 @@ func newCriuSession(o *CriuOpts, annotations map[string]string, create bool, log
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", d.flag, err)
 		}
-		s.addFile(f, true)
+		s.owned = append(s.owned, f)
 	}
 	s.work = work
 	s.opts = &rpc.CriuOpts{
-		ImagesDirFd:       proto.Int32(criu.FD(0)),
-		WorkDirFd:         proto.Int32(criu.FD(1)),
-		LogLevel:          proto.Int32(4),
-		LogFile:           proto.String(log),
-		TcpEstablished:    proto.Bool(o.TCPEstablished),
-		ExtUnixSk:         proto.Bool(o.ExtUnixSk),
-		ShellJob:          proto.Bool(o.ShellJob),
-		FileLocks:         proto.Bool(o.FileLocks),
-		AutoDedup:         proto.Bool(o.AutoDedup),
-		LazyPages:         proto.Bool(o.LazyPages),
-		ManageCgroups:     proto.Bool(true),
-		ManageCgroupsMode: mode.Enum(),
+		ImagesDirFd:   proto.Int32(int32(s.owned[0].Fd())),
+		WorkDirFd:     proto.Int32(int32(s.owned[1].Fd())),
+		LogLevel:      proto.Int32(4),
+		LogFile:       proto.String(log),
+		ManageCgroups: proto.Bool(true),
 		// Mounts from the host that criu cannot place itself (bind sources outside the
 		// rootfs; config binds are named below) are found by their host path.
 		AutoExtMnt: proto.Bool(true),
 		ExtSharing: proto.Bool(true),
 		ExtMasters: proto.Bool(true),
 	}
+	// A flag that is off is left unset: an option set in the request overrides the CRIU
+	// configuration file (org.criu.config), where it may be on.
+	for _, b := range []struct {
+		on  bool
+		opt **bool
+	}{
+		{o.TCPEstablished, &s.opts.TcpEstablished}, {o.ExtUnixSk, &s.opts.ExtUnixSk},
+		{o.ShellJob, &s.opts.ShellJob}, {o.FileLocks, &s.opts.FileLocks},
+		{o.AutoDedup, &s.opts.AutoDedup}, {o.LazyPages, &s.opts.LazyPages},
+	} {
+		if b.on {
+			*b.opt = proto.Bool(true)
+		}
+	}
+	if o.ManageCgroupsMode != "" {
+		s.opts.ManageCgroupsMode = mode.Enum()
+	}
+	// The network lock is left to criu (iptables, unless its configuration file says
+	// nftables): criu 3.17's nftables lock dumps its own lock table with the namespace and
+	// a restore cannot remove it, so the restored container's network stays locked.
 	if empty != 0 {
 		s.opts.EmptyNs = proto.Uint32(empty)
 	}
@@ -133,13 +152,9 @@ func newCriuSession(o *CriuOpts, annotations map[string]string, create bool, log
 	return s, nil
 }
 
-// addFile passes f to criu and returns the number criu knows it by; close closes it when
-// owned.
-func (s *criuSession) addFile(f *os.File, owned bool) int32 {
+// inherit passes f down to criu and returns the number criu knows it by.
+func (s *criuSession) inherit(f *os.File) int32 {
 	s.files = append(s.files, f)
-	if owned {
-		s.owned = append(s.owned, f)
-	}
 	return criu.FD(len(s.files) - 1)
 }
 
@@ -229,7 +244,7 @@ func (c *Container) Checkpoint(o *CheckpointOpts) error {
 		opts.Ps = ps
 	}
 	if o.StatusFd >= 0 {
-		opts.StatusFd = proto.Int32(s.addFile(os.NewFile(uintptr(o.StatusFd), "status-fd"), true))
+		opts.StatusFd = proto.Int32(int32(o.StatusFd))
 	}
 	// Action scripts need no answer from husk beyond consent: the network of the
 	// container is its own namespace, which criu locks itself.

@@ -30,7 +30,9 @@ func Find(path string) (string, error) {
 type Request struct {
 	Type rpc.CriuReqType
 	Opts *rpc.CriuOpts
-	// Files are inherited by criu; Opts names them by FD(i).
+	// Files are inherited by criu; Opts names them by FD(i) where criu opens them itself
+	// (inherit_fd). Options it opens through /proc/<caller>/fd (images_dir_fd,
+	// work_dir_fd, status_fd) take the caller's own fd numbers.
 	Files []*os.File
 	// Started, when set, runs once criu is running and before it gets the request (the
 	// restore puts criu in the container's cgroups, so what it restores is born there).
@@ -67,9 +69,12 @@ func Do(criuPath string, r *Request) (_ *rpc.CriuResp, retErr error) {
 		return nil, fmt.Errorf("start criu: %w", err)
 	}
 	defer func() {
-		ours.Close()
+		// criu serves requests until its socket reaches end of file.
+		_ = unix.Shutdown(int(ours.Fd()), unix.SHUT_WR)
 		werr := cmd.Wait()
-		if retErr == nil && werr != nil {
+		// After a pre-dump criu waits for the dump that should follow on the same
+		// socket; husk's pre-dump is a command of its own, so criu's exit is no verdict.
+		if retErr == nil && werr != nil && r.Type != rpc.CriuReqType_PRE_DUMP {
 			retErr = fmt.Errorf("criu: %w", werr)
 		}
 	}()
@@ -92,7 +97,14 @@ func Do(criuPath string, r *Request) (_ *rpc.CriuResp, retErr error) {
 		}
 		if !resp.GetSuccess() {
 			closeAll(rfds)
-			return resp, fmt.Errorf("criu %s: %s (errno %d)", strings.ToLower(typ.String()), resp.GetCrErrmsg(), resp.GetCrErrno())
+			msg := resp.GetCrErrmsg()
+			if msg == "" {
+				msg = "failed"
+			}
+			if e := resp.GetCrErrno(); e != 0 {
+				return resp, fmt.Errorf("criu %s: %s: %w", strings.ToLower(typ.String()), msg, unix.Errno(e))
+			}
+			return resp, fmt.Errorf("criu %s: %s", strings.ToLower(typ.String()), msg)
 		}
 		if resp.GetType() != rpc.CriuReqType_NOTIFY {
 			closeAll(rfds)

@@ -12,6 +12,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -212,7 +213,11 @@ func main() {
 		// A counter that goes round an open loopback TCP connection every 100ms, the value
 		// read back written to a file (checkpoint tests with --tcp-established).
 		need(args, 1)
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		// Plain TCP: Go 1.24+ listens with MPTCP where the kernel has it, which CRIU
+		// cannot dump ("Unsupported proto 262").
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false)
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 		check(err)
 		client, err := net.Dial("tcp", ln.Addr().String())
 		check(err)
