@@ -147,7 +147,7 @@ func Restore(o *RestoreOpts) (_ *Container, retErr error) {
 	stdio := []*os.File{stdioOr(o.Stdin, os.Stdin), stdioOr(o.Stdout, os.Stdout), stdioOr(o.Stderr, os.Stderr)}
 	for i, d := range descriptors {
 		if i < len(stdio) && strings.HasPrefix(d, "pipe:") {
-			opts.InheritFd = append(opts.InheritFd, &rpc.InheritFd{Key: proto.String(d), Fd: proto.Int32(s.addFile(stdio[i], false))})
+			opts.InheritFd = append(opts.InheritFd, &rpc.InheritFd{Key: proto.String(d), Fd: proto.Int32(s.inherit(stdio[i]))})
 		}
 	}
 	// criu joins the container's cgroups first, so what it restores is born in them, and
