@@ -26,7 +26,7 @@ IMAGE_SIZE=${IMAGE_SIZE:-3G}
 packages=(
 	systemd systemd-sysv dbus udev kmod procps iproute2 util-linux
 	selinux-policy-default policycoreutils selinux-utils
-	apparmor apparmor-utils busybox-static criu
+	apparmor apparmor-utils busybox-static criu iptables
 )
 # Guest files baked into the image (the runner itself travels on the
 # artefacts disk, see run.sh).
