@@ -3,6 +3,7 @@ package capabilities
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/bits"
 	"os"
 
@@ -76,6 +77,13 @@ func (c *Caps) applyAmbient() error {
 	for mask := c.Ambient; mask != 0; mask &= mask - 1 {
 		n := bits.TrailingZeros64(mask)
 		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(n), 0, 0); err != nil {
+			// The kernel raises an ambient capability only if it is also permitted and
+			// inheritable. `runc spec` lists ambient capabilities without inheritable ones,
+			// and runc and crun run such configs, warning: so does husk.
+			if errors.Is(err, unix.EPERM) {
+				slog.Warn("ambient capability not raised: it must also be permitted and inheritable", "capability", capName(n))
+				continue
+			}
 			return fmt.Errorf("raise ambient capability %s: %w", capName(n), os.NewSyscallError("prctl PR_CAP_AMBIENT_RAISE", err))
 		}
 	}
