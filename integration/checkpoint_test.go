@@ -45,8 +45,9 @@ func requireCRIU(t *testing.T) {
 		}
 		var uts unix.Utsname
 		_ = unix.Uname(&uts)
-		why := lastLine(string(out))
-		if strings.Contains(string(out), "vDSO") || strings.Contains(string(out), "vdso") {
+		// The first error says why; the last only that kernel feature detection failed.
+		why := lastLine(grepLine(string(out), "Error"))
+		if strings.Contains(string(out), "vDSO") {
 			why = "it cannot parse this kernel's vDSO: " + lastLine(grepLine(string(out), "vDSO"))
 		}
 		criuCheck.reason = fmt.Sprintf("`criu check` fails on kernel %s (%s); the checkpoint tests run in the VM lane (make vm-test)",
