@@ -3,6 +3,8 @@ package libcontainer
 import (
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -26,6 +28,9 @@ func Init() {
 	// Capabilities, no_new_privs and seccomp are per thread: everything below, execve
 	// included, happens on this one.
 	runtime.LockOSThread()
+	// stdout and stderr belong to the container now: the init's own warnings must not land
+	// there. (Forwarding them to the parent's --log is future work; errors do reach it.)
+	slog.SetDefault(slog.New(slog.NewTextHandler(io.Discard, nil)))
 	fd, err := strconv.Atoi(os.Getenv(nsenter.EnvSyncFD))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "husk init: must be started by husk")
