@@ -33,7 +33,7 @@ husk: $(GO_SRC) go.mod go.sum
 demo: deps build
 	./scripts/demo.sh
 
-lint:
+lint: deps
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
