@@ -371,3 +371,37 @@ func TestCheckpointNoCRIU(t *testing.T) {
 		t.Errorf("restore with --criu /nonexistent/criu: exit %d, stderr %q; want a criu not found error", r.Code, r.Stderr)
 	}
 }
+
+// TestCheckpointTerminal: a container with a terminal comes back with a new pty whose master
+// the restore sends to its --console-socket (criu's orphan-pts-master).
+func TestCheckpointTerminal(t *testing.T) {
+	requireCRIU(t)
+	b := counterBundle(t, func(s *specs.Spec) { s.Process.Terminal = true })
+	r := newConsoleReceiver(t)
+	pid := b.Create("--console-socket", r.Path)
+	r.Master(t)
+	b.MustHusk("start", b.ID)
+	count := filepath.Join(b.Rootfs, "tmp", "count")
+	waitCount(t, count, 3)
+	img := filepath.Join(b.Dir, "image")
+	b.MustHusk("checkpoint", "--image-path", img, b.ID)
+	stopped := checkDumped(t, b, pid, count)
+	t.Cleanup(func() {
+		if t.Failed() {
+			logCriuLogs(t, b.Dir)
+		}
+	})
+	r2 := newConsoleReceiver(t)
+	b.MustHusk("restore", "-d", "--console-socket", r2.Path, "--image-path", img, "--bundle", b.Dir, b.ID)
+	master := r2.Master(t)
+	waitCount(t, count, stopped+3)
+	// Outside: the restored init's stdin is a pty, and its master is the one we were sent.
+	npid := statePid(t, b)
+	if l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/0", npid)); err != nil || !strings.HasPrefix(l, "/dev/pts/") {
+		t.Errorf("restored init's fd 0: %q, %v; want a /dev/pts pty", l, err)
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(int(master.Fd()), &st); err != nil || unix.Major(st.Rdev) != 5 || unix.Minor(st.Rdev) != 2 {
+		t.Errorf("received fd: rdev %d:%d, %v; want a ptmx master (5:2)", unix.Major(st.Rdev), unix.Minor(st.Rdev), err)
+	}
+}
