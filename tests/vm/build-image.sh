@@ -50,6 +50,13 @@ step() {
 }
 
 [ "$(id -u)" = 0 ] || die "must run as root (debootstrap, file labels)"
+# Builds of one VM_DIR take turns; the second then finds the first's image.
+mkdir -p "$VM_DIR"
+exec 8>"$VM_DIR/.build.lock"
+if ! flock -n 8; then
+	log "another image build holds $VM_DIR/.build.lock; waiting for it"
+	flock 8
+fi
 
 # resolve_kernel prints the versioned image package the cloud flavour's
 # metapackage depends on.

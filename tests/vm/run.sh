@@ -69,6 +69,15 @@ kill_guests() {
 trap kill_guests EXIT
 trap 'log "interrupted"; exit 130' INT TERM
 
+# One lane at a time per VM_DIR: a second run would reuse the same run
+# directory and disks. Wait for the other run rather than spoil both.
+mkdir -p "$VM_DIR"
+exec 9>"$VM_DIR/.lane.lock"
+if ! flock -n 9; then
+	log "another vm-test run holds $VM_DIR/.lane.lock; waiting for it"
+	flock 9
+fi
+
 # 1. The image, from the cache or built now.
 t0=$(now)
 image=$("$here/build-image.sh" | tail -n1) || die "image build failed"
@@ -86,8 +95,9 @@ install -m 0755 "$here/guest/run-tests" "$rundir/stage/.vm/run-tests"
 install -m 0644 "$here/guest/husk-vm-test.apparmor" "$rundir/stage/.vm/husk-vm-test.apparmor"
 mkdir -p "$rundir/stage/.vm/bin"
 install -m 0755 "$here/guest/go-shim" "$rundir/stage/.vm/bin/go"
-# The last -test.timeout wins, so VM_TEST_ARGS can override the default.
-printf '%s\n' "-test.timeout=$VM_TEST_TIMEOUT $VM_TEST_ARGS" >"$rundir/stage/.vm/test-args"
+# A -test.timeout in VM_TEST_ARGS comes later and wins.
+printf '%s\n' "$VM_TEST_TIMEOUT" >"$rundir/stage/.vm/test-timeout"
+printf '%s\n' "$VM_TEST_ARGS" >"$rundir/stage/.vm/test-args"
 printf '%s\n' "$repo" >"$rundir/stage/.vm/repo-root"
 # One SELinux type for the whole disk, executable by the test domain; the
 # xattrs travel into the image with mkfs.ext4 -d.
