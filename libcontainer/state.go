@@ -58,7 +58,9 @@ var idRegexp = regexp.MustCompile(`^[\w+-][\w+.-]*$`)
 // ValidateID checks a container ID against runc's rule; it keeps IDs usable as one path
 // element (no "/", "..", NUL or control characters).
 func ValidateID(id string) error {
-	if len(id) > 1024 || !idRegexp.MatchString(id) || id == "." || id == ".." || strings.Contains(id, "..") {
+	// The pattern admits neither "/" nor a leading ".", so an ID is always one path element
+	// and never "." or "..".
+	if len(id) > 1024 || !idRegexp.MatchString(id) {
 		return fmt.Errorf("%w: %q", ErrInvalidID, id)
 	}
 	return nil
