@@ -125,7 +125,9 @@ declare -A started=() booted=() done_at=() status=()
 start_guest() {
 	local g=$1 d=$rundir/$1
 	mkdir -p "$d"
-	qemu-system-x86_64 -name "husk-vm-$g" -machine pc -accel "$VM_ACCEL" -cpu max \
+	local cpu=max
+	[ "$VM_ACCEL" = kvm ] && cpu=host
+	qemu-system-x86_64 -name "husk-vm-$g" -machine pc -accel "$VM_ACCEL" -cpu "$cpu" \
 		-smp "$VM_SMP" -m "$VM_MEM" -display none -monitor none -nic none -no-reboot \
 		-kernel "$image/vmlinuz" -initrd "$image/initrd.img" -append "$(cmdline "$g")" \
 		-drive "file=$image/rootfs.img,format=raw,if=virtio,snapshot=on" \
