@@ -31,6 +31,8 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 		return &os.PathError{Op: "open", Path: "/proc/self/fd", Err: err}
 	}
 	defer unix.Close(selfFDs)
+	mapsFD := openSelfMaps()
+	defer unix.Close(mapsFD)
 	var r *rootfs.Rootfs
 	if !hasNamespace(spec, specs.MountNamespace) {
 		// No mount namespace at all: the container shares the host's mounts and only its
@@ -141,6 +143,7 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 	if err := conn.Send(initsync.MsgReady, nil); err != nil {
 		return err
 	}
+	dropIdleText(mapsFD)
 	// Wait for `husk start`: opening a FIFO for writing blocks until a reader opens it.
 	fifoFD, err := strconv.Atoi(os.Getenv(envFifoFD))
 	if err != nil {
