@@ -2,8 +2,6 @@ package libcontainer
 
 import (
 	"bytes"
-	"runtime"
-	"runtime/debug"
 	"strconv"
 
 	"golang.org/x/sys/unix"
@@ -19,20 +17,15 @@ func openSelfMaps() int {
 	return fd
 }
 
-// dropIdleText unmaps, from this process's page tables only, the read-only file-backed pages
-// of the husk binary (text and rodata) before the init blocks until `husk start`. The pages
+// dropIdleText unmaps, from this process's page tables only, the executable file-backed pages
+// of the husk binary before the init blocks until `husk start`. The pages
 // stay in the page cache, shared with every other husk process; they fault back in, cheaply,
-// when the init resumes. A created container then holds about 2 MB of its own memory instead
-// of ~12 MB of resident mappings. Writable mappings (data, bss, heap, stacks) are never
-// touched: MADV_DONTNEED would reset them.
+// when the init resumes. Writable mappings (data, bss, heap, stacks) are never touched:
+// MADV_DONTNEED would reset them.
 func dropIdleText(mapsFD int) {
 	if mapsFD < 0 {
 		return
 	}
-	// A collection walks stacks and type data all over rodata: do it now, then not again
-	// while idle (the init allocates next to nothing before execve).
-	runtime.GC()
-	debug.SetGCPercent(-1)
 	buf := make([]byte, 16<<10)
 	n, err := unix.Pread(mapsFD, buf, 0)
 	if err != nil || n <= 0 {
@@ -44,7 +37,10 @@ func dropIdleText(mapsFD int) {
 		if len(f) < 6 || string(f[4]) == "0" {
 			continue // anonymous, vdso, vvar: not from a file
 		}
-		if perms := f[1]; len(perms) < 4 || perms[1] == 'w' || perms[3] != 'p' {
+		// Executable mappings only: a read-only data mapping may hold pages the loader wrote
+		// before making it read-only (glibc's RELRO: resolved ifunc pointers); dropping those
+		// would bring back the unrelocated file contents.
+		if perms := f[1]; len(perms) < 4 || perms[1] == 'w' || perms[2] != 'x' || perms[3] != 'p' {
 			continue
 		}
 		lo, hi, ok := bytes.Cut(f[0], []byte("-"))
