@@ -550,6 +550,11 @@ func TestCgroupMemoryOOM(t *testing.T) {
 				}
 			}
 			b.WaitStatus("stopped", 10*time.Second)
+			if d.name == "systemd" {
+				// systemd removes a scope, cgroup included, as soon as its last process is
+				// gone: the event above is the evidence.
+				return
+			}
 			if testutil.IsCgroupV2() {
 				checkCgFiles(t, dirs, []cgFile{{ctrl: "", file: "memory.events", want: "oom_kill 1", line: true}})
 			} else {

@@ -145,6 +145,9 @@ func (m *Manager) enableControllers(r *specs.LinuxResources) error {
 			}
 			if !slices.Contains(strings.Fields(avail), c) {
 				field := "linux.resources"
+				if f, ok := controllerFields[c]; ok {
+					field += "." + f
+				}
 				for k := range r.Unified {
 					if strings.HasPrefix(k, c+".") {
 						field = fmt.Sprintf("linux.resources.unified[%q]", k)
@@ -180,6 +183,12 @@ func (m *Manager) enableControllers(r *specs.LinuxResources) error {
 }
 
 // neededControllers lists the v2 controllers r writes to.
+// controllerFields names the linux.resources field that needs each v2 controller.
+var controllerFields = map[string]string{
+	"cpu": "cpu", "cpuset": "cpu", "memory": "memory", "pids": "pids", "io": "blockIO",
+	"hugetlb": "hugepageLimits", "rdma": "rdma",
+}
+
 func neededControllers(r *specs.LinuxResources) []string {
 	if r == nil {
 		return nil
