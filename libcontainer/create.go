@@ -137,21 +137,8 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	}
 	defer fifo.Close()
 
-	var res *specs.LinuxResources
-	cgPath := ""
-	if spec.Linux != nil {
-		res = deviceRules(spec.Linux)
-		cgPath = spec.Linux.CgroupsPath
-	}
-	mgr, err := cgroups.New(cgroups.Config{
-		Path: cgPath, Name: o.ID, Systemd: o.SystemdCgroup, Rootless: o.Rootless,
-		Annotations: spec.Annotations, Resources: res,
-	})
+	mgr, err := newCgroup(spec, o.ID, o.SystemdCgroup, o.Rootless)
 	if err != nil {
-		return nil, err
-	}
-	if err := mgr.Create(); err != nil {
-		_ = mgr.Destroy()
 		return nil, err
 	}
 	defer func() {
@@ -292,6 +279,29 @@ func openIDMapped(mounts []specs.Mount, bundle, userNS string) (idx, fds []int, 
 			t.File.Close()
 		}
 	}, nil
+}
+
+// newCgroup creates the container's cgroup, with its resources applied, before any process
+// is in it (create, restore). The caller destroys it if what follows fails.
+func newCgroup(spec *specs.Spec, id string, systemd, rootless bool) (cgroups.Manager, error) {
+	var res *specs.LinuxResources
+	cgPath := ""
+	if spec.Linux != nil {
+		res = deviceRules(spec.Linux)
+		cgPath = spec.Linux.CgroupsPath
+	}
+	mgr, err := cgroups.New(cgroups.Config{
+		Path: cgPath, Name: id, Systemd: systemd, Rootless: rootless,
+		Annotations: spec.Annotations, Resources: res,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := mgr.Create(); err != nil {
+		_ = mgr.Destroy()
+		return nil, err
+	}
+	return mgr, nil
 }
 
 // deviceRules returns linux.resources with runc's device allow-list added after the

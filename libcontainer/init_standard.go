@@ -108,37 +108,9 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 			}
 		}
 	}
-	p := cfg.Process
-	if p.Terminal {
-		if err := setupConsole(p); err != nil {
-			return err
-		}
-	}
-	if !cfg.NoNewKeyring {
-		if err := joinKeyring(cfg.ContainerID); err != nil {
-			return err
-		}
-	}
-	if err := setRlimits(p.Rlimits); err != nil {
-		return err
-	}
-	if err := setOOMScoreAdj(p.OOMScoreAdj); err != nil {
-		return err
-	}
-	if err := setupCwd(p.Cwd); err != nil {
-		return err
-	}
-	path, err := lookPath(p)
+	path, err := prepareProcess(conn, cfg)
 	if err != nil {
 		return err
-	}
-	if err := applyExtras(cfg); err != nil {
-		return err
-	}
-	if cfg.Seccomp != nil && cfg.Seccomp.Notify {
-		if err := loadNotifyFilter(conn, cfg); err != nil {
-			return err
-		}
 	}
 	if err := conn.Send(initsync.MsgReady, nil); err != nil {
 		return err

@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/husk-runtime/husk/libcontainer/cgroups"
 	"github.com/husk-runtime/husk/libcontainer/hooks"
 )
 
@@ -86,21 +85,8 @@ func Restore(o *RestoreOpts) (_ *Container, retErr error) {
 		Annotations: spec.Annotations, Config: spec, Rootless: o.Rootless, Namespaces: map[string]string{},
 	}
 	c.state = st
-	var res *specs.LinuxResources
-	cgPath := ""
-	if spec.Linux != nil {
-		res = deviceRules(spec.Linux)
-		cgPath = spec.Linux.CgroupsPath
-	}
-	mgr, err := cgroups.New(cgroups.Config{
-		Path: cgPath, Name: o.ID, Systemd: o.SystemdCgroup, Rootless: o.Rootless,
-		Annotations: spec.Annotations, Resources: res,
-	})
+	mgr, err := newCgroup(spec, o.ID, o.SystemdCgroup, o.Rootless)
 	if err != nil {
-		return nil, err
-	}
-	if err := mgr.Create(); err != nil {
-		_ = mgr.Destroy()
 		return nil, err
 	}
 	defer func() {
