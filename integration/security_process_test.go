@@ -150,14 +150,17 @@ func TestLSMLabels(t *testing.T) {
 		if label == "" {
 			label = "system_u:system_r:container_t:s0:c1,c2"
 		}
-		got := secAttrCurrent(t, func(p *specs.Process) {
-			p.SelinuxLabel = label
+		// Seen from inside: the container's own /proc/self/attr/current.
+		b := testutil.NewBundle(t, func(s *specs.Spec) {
+			s.Process.SelinuxLabel = label
 			// With no_new_privs the kernel refuses any SELinux transition the policy does not
 			// bound (nnp_transition): Debian's default policy grants none.
-			p.NoNewPrivileges = false
+			s.Process.NoNewPrivileges = false
+			s.Process.Args = []string{"/probe", "cat", "/proc/self/attr/current"}
 		})
-		if strings.TrimRight(got, "\x00\n") != label {
-			t.Errorf("SELinux label of the container process: got %q, want %q", got, label)
+		r := b.Run()
+		if got := strings.TrimRight(r.Stdout, "\x00\n"); r.Code != 0 || got != label {
+			t.Fatalf("SELinux label inside the container: got %q (exit %d, stderr %q), want %q", got, r.Code, r.Stderr, label)
 		}
 	})
 	t.Run("apparmor", func(t *testing.T) {

@@ -40,14 +40,21 @@ func SetKeyLabel(l string) error {
 
 // set applies label l of kind with apply, following the package's rules
 // for a disabled SELinux.
+//
+// A non-empty label is written without asking Enabled first: inside the container (after
+// pivot_root, or in `husk exec`, which starts in the container's mount namespace) selinuxfs is
+// usually not mounted, so the library would wrongly find SELinux disabled. The kernel is the
+// judge: on a host without SELinux the write fails, and the error says SELinux is disabled.
 func set(kind, l string, apply func(string) error) error {
-	if !Enabled() {
-		if l == "" {
+	if l == "" {
+		if !Enabled() {
 			return nil
 		}
-		return fmt.Errorf("set selinux %s label %q: %w", kind, l, ErrDisabled)
 	}
 	if err := apply(l); err != nil {
+		if l != "" && !Enabled() {
+			return fmt.Errorf("set selinux %s label %q: %w", kind, l, ErrDisabled)
+		}
 		return fmt.Errorf("set selinux %s label %q: %w", kind, l, err)
 	}
 	return nil
