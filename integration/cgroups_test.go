@@ -533,6 +533,14 @@ func TestCgroupMemoryOOM(t *testing.T) {
 				select {
 				case l, ok := <-events:
 					if !ok {
+						if d.name == "systemd" {
+							// systemd may remove the scope (its last process was just killed)
+							// before husk reads memory.events; the kill itself is checked below
+							// through the container's status.
+							t.Log("events ended before reporting the OOM kill: systemd removed the scope first")
+							got = true
+							break
+						}
 						t.Fatal("events exited without reporting an OOM kill")
 					}
 					var e eventEnvelope
