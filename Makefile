@@ -27,7 +27,7 @@ deps:
 
 build: husk
 husk: $(GO_SRC) go.mod go.sum
-	CGO_ENABLED=1 $(GO) build -tags osusergo,netgo -trimpath -ldflags "$(LDFLAGS)" -o $@ .
+	CGO_ENABLED=1 $(GO) build -tags osusergo,netgo,urfave_cli_no_docs -trimpath -ldflags "$(LDFLAGS)" -o $@ .
 
 # A busybox bundle under build/demo, run once with husk.
 demo: deps build
