@@ -2,6 +2,7 @@ package libcontainer
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -92,84 +93,26 @@ func (c *Container) OOMEvents(ctx context.Context) (<-chan struct{}, error) {
 	return m.OOMEvents(ctx)
 }
 
-// mergeResources overlays the fields update set on the recorded resources.
+// mergeResources overlays the fields update set on the recorded resources. runtime-spec's
+// resource fields are pointers or omitempty, so the JSON of upd holds exactly what was set;
+// decoding it onto a deep copy of old replaces those fields and keeps the rest.
 func mergeResources(old, upd *specs.LinuxResources) *specs.LinuxResources {
 	if old == nil {
 		return upd
 	}
-	out := *old
-	if upd.Memory != nil {
-		if out.Memory == nil {
-			out.Memory = &specs.LinuxMemory{}
-		}
-		m := *out.Memory
-		u := upd.Memory
-		if u.Limit != nil {
-			m.Limit = u.Limit
-		}
-		if u.Reservation != nil {
-			m.Reservation = u.Reservation
-		}
-		if u.Swap != nil {
-			m.Swap = u.Swap
-		}
-		if u.Swappiness != nil {
-			m.Swappiness = u.Swappiness
-		}
-		if u.DisableOOMKiller != nil {
-			m.DisableOOMKiller = u.DisableOOMKiller
-		}
-		out.Memory = &m
+	var out specs.LinuxResources
+	b, err := json.Marshal(old)
+	if err == nil {
+		err = json.Unmarshal(b, &out)
 	}
-	if upd.CPU != nil {
-		if out.CPU == nil {
-			out.CPU = &specs.LinuxCPU{}
-		}
-		cp := *out.CPU
-		u := upd.CPU
-		if u.Shares != nil {
-			cp.Shares = u.Shares
-		}
-		if u.Quota != nil {
-			cp.Quota = u.Quota
-		}
-		if u.Period != nil {
-			cp.Period = u.Period
-		}
-		if u.RealtimeRuntime != nil {
-			cp.RealtimeRuntime = u.RealtimeRuntime
-		}
-		if u.RealtimePeriod != nil {
-			cp.RealtimePeriod = u.RealtimePeriod
-		}
-		if u.Cpus != "" {
-			cp.Cpus = u.Cpus
-		}
-		if u.Mems != "" {
-			cp.Mems = u.Mems
-		}
-		if u.Burst != nil {
-			cp.Burst = u.Burst
-		}
-		if u.Idle != nil {
-			cp.Idle = u.Idle
-		}
-		out.CPU = &cp
+	if err == nil {
+		b, err = json.Marshal(upd)
 	}
-	if upd.Pids != nil {
-		out.Pids = upd.Pids
+	if err == nil {
+		err = json.Unmarshal(b, &out)
 	}
-	if upd.BlockIO != nil {
-		out.BlockIO = upd.BlockIO
-	}
-	if upd.Unified != nil {
-		out.Unified = upd.Unified
-	}
-	if upd.HugepageLimits != nil {
-		out.HugepageLimits = upd.HugepageLimits
-	}
-	if upd.Rdma != nil {
-		out.Rdma = upd.Rdma
+	if err != nil {
+		return upd // cannot happen for these plain types; keep what was applied
 	}
 	return &out
 }
