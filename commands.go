@@ -46,6 +46,16 @@ func loadContainer(c *cli.Context) (*libcontainer.Container, error) {
 	return libcontainer.Load(root(c), id)
 }
 
+// loadContainerBrief is loadContainer for commands that need no more of the config than its
+// hooks (start, kill, delete): decoding the whole config would be most of their CPU.
+func loadContainerBrief(c *cli.Context) (*libcontainer.Container, error) {
+	id, err := containerID(c)
+	if err != nil {
+		return nil, err
+	}
+	return libcontainer.LoadBrief(root(c), id, true)
+}
+
 // loadBundle reads and validates <bundle>/config.json.
 func loadBundle(c *cli.Context) (string, *specs.Spec, error) {
 	bundle := c.String("bundle")

@@ -16,7 +16,7 @@ var deleteCommand = &cli.Command{
 		&cli.BoolFlag{Name: "force", Aliases: []string{"f"}, Usage: "kill the container if it still runs"},
 	},
 	Action: func(c *cli.Context) error {
-		ctr, err := loadContainer(c)
+		ctr, err := loadContainerBrief(c)
 		if err != nil {
 			// Engines always follow a delete with `delete --force` on an ID that may be gone.
 			if c.Bool("force") && errors.Is(err, libcontainer.ErrNotExist) {

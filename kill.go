@@ -25,7 +25,7 @@ var killCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		ctr, err := loadContainer(c)
+		ctr, err := loadContainerBrief(c)
 		if err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -27,17 +28,18 @@ var listCommand = &cli.Command{
 		}
 		var states []*libcontainer.OCIState
 		for _, id := range ids {
-			ctr, err := libcontainer.LoadUnlocked(root(c), id)
+			ctr, err := libcontainer.LoadBrief(root(c), id, false)
 			if err != nil {
 				continue // being created or deleted right now
 			}
 			states = append(states, ctr.OCIState())
 		}
 		if c.Bool("quiet") {
+			out := bufio.NewWriter(os.Stdout)
 			for _, s := range states {
-				fmt.Println(s.ID)
+				fmt.Fprintln(out, s.ID)
 			}
-			return nil
+			return out.Flush()
 		}
 		switch c.String("format") {
 		case "json":
@@ -46,12 +48,17 @@ var listCommand = &cli.Command{
 			}
 			return json.NewEncoder(os.Stdout).Encode(states)
 		case "table":
-			w := tabwriter.NewWriter(os.Stdout, 12, 1, 3, ' ', 0)
+			// tabwriter writes cell by cell: without a buffer, a write(2) per cell.
+			out := bufio.NewWriter(os.Stdout)
+			w := tabwriter.NewWriter(out, 12, 1, 3, ' ', 0)
 			fmt.Fprint(w, "ID\tPID\tSTATUS\tBUNDLE\tCREATED\tOWNER\n")
 			for _, s := range states {
 				fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", s.ID, s.Pid, s.Status, s.Bundle, s.Created.Format(time.RFC3339Nano), s.Owner)
 			}
-			return w.Flush()
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			return out.Flush()
 		default:
 			return fmt.Errorf("--format %q: must be table or json", c.String("format"))
 		}

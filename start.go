@@ -7,7 +7,7 @@ var startCommand = &cli.Command{
 	Usage:     "start the user process of a created container",
 	ArgsUsage: "<container-id>",
 	Action: func(c *cli.Context) error {
-		ctr, err := loadContainer(c)
+		ctr, err := loadContainerBrief(c)
 		if err != nil {
 			return err
 		}

@@ -18,7 +18,7 @@ var stateCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		ctr, err := libcontainer.LoadUnlocked(root(c), id)
+		ctr, err := libcontainer.LoadBrief(root(c), id, false)
 		if err != nil {
 			return err
 		}

@@ -25,28 +25,47 @@ type Container struct {
 // ID returns the container ID.
 func (c *Container) ID() string { return c.state.ID }
 
-// State returns the saved state.
-func (c *Container) State() *State { return c.state }
+// State returns the saved state (from LoadBrief: without Config and Namespaces).
+func (c *Container) State() *State {
+	_, _ = c.state.cgroupState()
+	return c.state
+}
 
 // Dir returns the container's state directory.
 func (c *Container) Dir() string { return c.dir }
 
 // Load opens the container id under root and locks it until Close.
 func Load(root, id string) (*Container, error) {
+	return load(root, id, true, loadState)
+}
+
+// LoadBrief is Load, or with locked false LoadUnlocked, for the commands that need no more
+// of the config than its hooks (start, kill, delete, state, list): the state's Config is nil
+// and the state cannot be saved, which spares decoding the whole config.
+func LoadBrief(root, id string, locked bool) (*Container, error) {
+	return load(root, id, locked, loadBriefState)
+}
+
+func load(root, id string, locked bool, read func(string) (*State, error)) (*Container, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err
 	}
 	dir := filepath.Join(root, id)
-	lock, err := lockDir(dir)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+	var lock *os.File
+	if locked {
+		var err error
+		if lock, err = lockDir(dir); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
+			}
+			return nil, err
 		}
-		return nil, err
 	}
-	s, err := loadState(dir)
+	s, err := read(dir)
 	if err != nil {
-		lock.Close()
+		if lock != nil {
+			lock.Close()
+		}
 		if errors.Is(err, ErrNotExist) {
 			return nil, fmt.Errorf("container %q: %w", id, ErrNotExist)
 		}
@@ -65,21 +84,23 @@ func (c *Container) Close() {
 
 // lockDir takes an exclusive flock on a container's state directory.
 func lockDir(dir string) (*os.File, error) {
-	f, err := os.OpenFile(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	// unix.Open, not os.OpenFile: a directory needs no non-blocking mode or netpoller
+	// registration (five system calls).
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, err
+		return nil, &os.PathError{Op: "open", Path: dir, Err: err}
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+		err = unix.Flock(fd, unix.LOCK_EX)
 		if err != unix.EINTR {
 			break
 		}
 	}
 	if err != nil {
-		f.Close()
+		unix.Close(fd)
 		return nil, &os.PathError{Op: "flock", Path: dir, Err: err}
 	}
-	return f, nil
+	return os.NewFile(uintptr(fd), dir), nil
 }
 
 // alive reports whether the init process recorded in the state still runs (and is the same
@@ -109,7 +130,11 @@ func (c *Container) Status() Status {
 }
 
 func (c *Container) cgroupManager() (cgroups.Manager, error) {
-	return cgroups.Load(c.state.Cgroup)
+	cg, err := c.state.cgroupState()
+	if err != nil {
+		return nil, err
+	}
+	return cgroups.Load(cg)
 }
 
 // OCIState returns the state in runc's `state` output shape.

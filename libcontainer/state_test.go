@@ -3,11 +3,17 @@ package libcontainer
 import (
 	"errors"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/libcontainer/cgroups"
 )
 
 func TestValidateID(t *testing.T) {
@@ -123,5 +129,135 @@ func TestProcessStartTime(t *testing.T) {
 	}
 	if _, err := processStartTime(1 << 30); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("processStartTime of no process: got %v, want ENOENT", err)
+	}
+}
+
+func testState() *State {
+	return &State{
+		ID: "c1", Bundle: "/b", Rootfs: "/b/rootfs", Pid: 42, StartTime: 1234,
+		Created: time.Date(2026, 11, 27, 4, 0, 0, 123456789, time.UTC), Owner: "root",
+		Annotations: map[string]string{"a": "b"},
+		Namespaces:  map[string]string{"net": "/proc/42/ns/net"},
+		Cgroup: cgroups.State{Driver: "fs", Paths: map[string]string{"pids": "/sys/fs/cgroup/pids/x"},
+			Created: []string{"/sys/fs/cgroup/pids/x"}},
+		Config: &specs.Spec{
+			Version: specs.Version,
+			Process: &specs.Process{Args: []string{"/bin/true"}},
+			Hooks: &specs.Hooks{
+				Poststart: []specs.Hook{{Path: "/bin/echo", Args: []string{"echo", "started"}}},
+				Poststop:  []specs.Hook{{Path: "/bin/echo", Args: []string{"echo", "stopped"}}},
+			},
+			Linux: &specs.Linux{CgroupsPath: "x"},
+		},
+		Rootless: true, NoNewKeyring: true,
+	}
+}
+
+// TestBriefState: a brief state has every field of the full one but Config (nil: its hooks
+// are kept apart) and Namespaces, and it cannot be saved.
+func TestBriefState(t *testing.T) {
+	dir := t.TempDir()
+	want := testState()
+	if err := saveState(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	full, err := loadState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(full, want) {
+		t.Errorf("loadState: got %+v, want %+v", full, want)
+	}
+	brief, err := loadBriefState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if brief.Config != nil || brief.Namespaces != nil {
+		t.Errorf("brief state has Config %v, Namespaces %v: want neither", brief.Config, brief.Namespaces)
+	}
+	if got := brief.Hooks(); !reflect.DeepEqual(got, want.Config.Hooks) {
+		t.Errorf("brief Hooks(): got %+v, want %+v", got, want.Config.Hooks)
+	}
+	cg, err := brief.cgroupState()
+	if err != nil || !reflect.DeepEqual(cg, want.Cgroup) {
+		t.Errorf("brief cgroupState(): got %+v, %v, want %+v", cg, err, want.Cgroup)
+	}
+	// The rest is the full state's.
+	b := *brief
+	b.Config, b.Namespaces, b.brief, b.hooks, b.cgroupRaw = want.Config, want.Namespaces, false, nil, nil
+	if !reflect.DeepEqual(&b, want) {
+		t.Errorf("brief state: got %+v, want %+v", &b, want)
+	}
+	if err := saveState(dir, brief); err == nil {
+		t.Error("saveState of a brief state: got nil, want an error")
+	}
+	if again, err := loadState(dir); err != nil || !reflect.DeepEqual(again, want) {
+		t.Errorf("state after the refused save: got %+v, %v", again, err)
+	}
+
+	// No hooks, and a state without a config at all.
+	noHooks := testState()
+	noHooks.Config.Hooks = nil
+	if err := saveState(dir, noHooks); err != nil {
+		t.Fatal(err)
+	}
+	if brief, err := loadBriefState(dir); err != nil || brief.Hooks() != nil {
+		t.Errorf("brief state without hooks: got %v, %v", brief.Hooks(), err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(`{"id":"c1","pid":7}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if brief, err := loadBriefState(dir); err != nil || brief.Pid != 7 || brief.Hooks() != nil {
+		t.Errorf("brief state of a minimal file: got %+v, %v", brief, err)
+	}
+	if _, err := loadBriefState(t.TempDir()); !errors.Is(err, ErrNotExist) {
+		t.Errorf("brief state of an empty directory: got %v, want ErrNotExist", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte(`{"id":`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := loadBriefState(dir); err == nil {
+		t.Error("brief state of a corrupt file: got nil error")
+	}
+}
+
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{0, 1, 511, 512, 513, 4096, 100000} {
+		want := []byte(strings.Repeat("x", n))
+		p := filepath.Join(dir, strconv.Itoa(n))
+		if err := os.WriteFile(p, want, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		got, err := readFile(p, 512)
+		if err != nil || string(got) != string(want) {
+			t.Errorf("readFile of %d bytes: got %d bytes, %v", n, len(got), err)
+		}
+	}
+	if _, err := readFile(filepath.Join(dir, "missing"), 512); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("readFile of a missing file: got %v, want ErrNotExist", err)
+	}
+}
+
+func TestRemoveStateDir(t *testing.T) {
+	for _, files := range [][]string{nil, {stateFile}, {stateFile, fifoName}, {stateFile, ".state-123", "descriptors.json"}} {
+		dir := filepath.Join(t.TempDir(), "c1")
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.WriteFile(filepath.Join(dir, f), nil, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := removeStateDir(dir); err != nil {
+			t.Errorf("removeStateDir with %v: %v", files, err)
+		}
+		if _, err := os.Lstat(dir); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("removeStateDir with %v: the directory is still there (%v)", files, err)
+		}
+		if err := removeStateDir(dir); err != nil {
+			t.Errorf("removeStateDir of a removed directory: %v", err)
+		}
 	}
 }
