@@ -41,8 +41,10 @@ lint: deps
 unit: deps
 	$(GO) test -count=1 ./libcontainer/... ./spec/... ./bench/... .
 
+# Twice: with the C init where a config has a plan form, then with the Go init forced.
 integration: deps build
 	$(GO) test -count=1 -timeout 20m ./integration/...
+	HUSK_GO_INIT=1 $(GO) test -count=1 -timeout 20m ./integration/...
 
 check: lint unit integration
 

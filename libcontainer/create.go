@@ -63,13 +63,6 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	if err != nil {
 		return nil, err
 	}
-	if l := spec.Linux; l != nil && l.Resources != nil && l.Resources.Pids != nil && l.Resources.Pids.Limit != nil {
-		// The init joins the pids cgroup before its Go runtime starts, and that runtime's
-		// threads count until execve replaces them.
-		if n := *l.Resources.Pids.Limit; n > 0 && n < minPidsLimit {
-			return nil, fmt.Errorf("linux.resources.pids.limit %d: husk's init needs at least %d pids until it execs the container process", n, minPidsLimit)
-		}
-	}
 	// Parse what the init will need now, so that a bad name fails create, not start.
 	if _, err := capabilities.Parse(spec.Process.Capabilities); err != nil {
 		return nil, err
@@ -178,8 +171,9 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 		}
 	}
 
+	fifoFD := 3 + o.PreserveFds + 1
 	extra := []*os.File{fifo}
-	env := []string{envFifoFD + "=" + strconv.Itoa(3+o.PreserveFds+1)}
+	env := []string{envFifoFD + "=" + strconv.Itoa(fifoFD)}
 	if o.ListenFds > 0 {
 		// The init's environment is only what we give it; finalize passes LISTEN_FDS on.
 		env = append(env, "LISTEN_FDS="+strconv.Itoa(o.ListenFds))
@@ -192,6 +186,29 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 		defer sock.Close()
 		extra = append(extra, sock)
 		env = append(env, envConsoleFD+"="+strconv.Itoa(3+o.PreserveFds+2))
+	}
+	hasHooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
+	cfg := &initConfig{
+		ContainerID: o.ID, Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: o.Bundle,
+		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
+		NewNS: newNS, Seccomp: prog, Hooks: hasHooks, CgroupPaths: mgr.State().Paths,
+	}
+	plan, err := planFor(cfg, planInput{fifoFD: fifoFD, listenFds: o.ListenFds})
+	if err != nil {
+		return nil, err
+	}
+	boot.plan = plan != nil
+	if l := spec.Linux; l != nil && l.Resources != nil && l.Resources.Pids != nil && l.Resources.Pids.Limit != nil {
+		n := *l.Resources.Pids.Limit
+		switch {
+		case plan == nil && n > 0 && n < minPidsLimit:
+			// The Go init joins the pids cgroup before its runtime starts, and that
+			// runtime's threads count until execve replaces them.
+			return nil, fmt.Errorf("linux.resources.pids.limit %d: husk's Go init needs at least %d pids until it execs the container process", n, minPidsLimit)
+		case n == 1 && newNS["pid"]:
+			// The init forks into a new pid namespace while its parent is still in the cgroup.
+			return nil, errors.New("linux.resources.pids.limit 1: a new pid namespace needs 2 pids while husk's init forks into it")
+		}
 	}
 	p, err := spawnInit(&spawnOpts{
 		boot: boot, extra: extra, preserve: o.PreserveFds, env: env,
@@ -227,23 +244,22 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 			return nil, err
 		}
 	}
-	// Idmapped mounts are made here, where the host's root may idmap any filesystem, and
-	// sent with the config for the init to move into place.
-	idmapIdx, idmapFDs, closeIDMapped, err := openIDMapped(spec.Mounts, o.Bundle, st.Namespaces["user"])
-	if err != nil {
-		return nil, err
-	}
-	defer closeIDMapped()
-
-	hasHooks := spec.Hooks != nil && (len(spec.Hooks.Prestart) > 0 || len(spec.Hooks.CreateRuntime) > 0)
-	cfg := &initConfig{
-		ContainerID: o.ID, Spec: spec, Process: spec.Process, Rootfs: rootfs, Bundle: o.Bundle,
-		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
-		NewNS: newNS, Seccomp: prog, Hooks: hasHooks, Pid: p.pid, CgroupPaths: mgr.State().Paths,
-		IDMapMounts: idmapIdx,
-	}
-	if err := p.conn.Send(initsync.MsgConfig, cfg, idmapFDs...); err != nil {
-		return nil, err
+	if plan != nil {
+		if err := sendPlan(p.conn, plan); err != nil {
+			return nil, err
+		}
+	} else {
+		// Idmapped mounts are made here, where the host's root may idmap any filesystem,
+		// and sent with the config for the init to move into place.
+		idmapIdx, idmapFDs, closeIDMapped, err := openIDMapped(spec.Mounts, o.Bundle, st.Namespaces["user"])
+		if err != nil {
+			return nil, err
+		}
+		defer closeIDMapped()
+		cfg.Pid, cfg.IDMapMounts = p.pid, idmapIdx
+		if err := p.conn.Send(initsync.MsgConfig, cfg, idmapFDs...); err != nil {
+			return nil, err
+		}
 	}
 	if err := c.parentLoop(p, spec); err != nil {
 		return nil, fmt.Errorf("create container: %w", err)

@@ -94,6 +94,15 @@ func (c *Container) Exec(o *ExecOpts) (int, error) {
 		extra = append(extra, sock)
 		env = append(env, envConsoleFD+"="+strconv.Itoa(3+o.PreserveFds+1))
 	}
+	cfg := &initConfig{
+		Setns: true, ContainerID: c.ID(), Spec: spec, Process: p, Bundle: c.state.Bundle,
+		PreserveFds: o.PreserveFds, Seccomp: prog, NoNewKeyring: c.state.NoNewKeyring,
+	}
+	plan, err := planFor(cfg, planInput{})
+	if err != nil {
+		return 0, err
+	}
+	boot.plan = plan != nil
 	ip, err := spawnInit(&spawnOpts{
 		boot: boot, extra: extra, preserve: o.PreserveFds, env: env, cpus: initialCPUs,
 		stdin: stdioOr(o.Stdin, os.Stdin), stdout: stdioOr(o.Stdout, os.Stdout), stderr: stdioOr(o.Stderr, os.Stderr),
@@ -101,11 +110,11 @@ func (c *Container) Exec(o *ExecOpts) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("exec in container %q: %w", c.ID(), err)
 	}
-	cfg := &initConfig{
-		Setns: true, ContainerID: c.ID(), Spec: spec, Process: p, Bundle: c.state.Bundle,
-		PreserveFds: o.PreserveFds, Seccomp: prog, NoNewKeyring: c.state.NoNewKeyring,
+	if plan != nil {
+		err = sendPlan(ip.conn, plan)
+	} else {
+		err = ip.conn.Send(initsync.MsgConfig, cfg)
 	}
-	err = ip.conn.Send(initsync.MsgConfig, cfg)
 	if err == nil {
 		err = c.parentLoop(ip, spec)
 	}

@@ -217,16 +217,7 @@ func lookPath(p *specs.Process) (string, error) {
 		}
 		return name, nil
 	}
-	path := ""
-	for _, e := range p.Env {
-		if strings.HasPrefix(e, "PATH=") {
-			path = e[5:]
-		}
-	}
-	if path == "" {
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	}
-	for _, dir := range filepath.SplitList(path) {
+	for _, dir := range filepath.SplitList(searchPath(p.Env)) {
 		if dir == "" {
 			dir = "."
 		}
@@ -236,6 +227,20 @@ func lookPath(p *specs.Process) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("process.args[0] %q: executable file not found in $PATH", name)
+}
+
+// searchPath returns the PATH of env, or runc's default without one.
+func searchPath(env []string) string {
+	path := ""
+	for _, e := range env {
+		if strings.HasPrefix(e, "PATH=") {
+			path = e[5:]
+		}
+	}
+	if path == "" {
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	}
+	return path
 }
 
 func checkExecutable(path string) error {

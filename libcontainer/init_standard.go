@@ -44,24 +44,13 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 			return err
 		}
 	} else {
-		rc := &rootfs.Config{
-			Rootfs: cfg.Rootfs, Bundle: cfg.Bundle, Readonly: spec.Root.Readonly,
-			Mounts: spec.Mounts, NoPivot: cfg.NoPivot, UserNS: cfg.NewNS["user"], CgroupNS: cfg.NewNS["cgroup"],
-			FormatMountLabel: formatMountLabel, CgroupPaths: cfg.CgroupPaths,
-			IDMapped: map[int]*os.File{},
-		}
+		rc := rootfsConfig(cfg)
+		rc.IDMapped = map[int]*os.File{}
 		if len(cfg.fds) != len(cfg.IDMapMounts) {
 			return fmt.Errorf("config: %d idmapped mounts but %d fds", len(cfg.IDMapMounts), len(cfg.fds))
 		}
 		for k, i := range cfg.IDMapMounts {
 			rc.IDMapped[i] = os.NewFile(uintptr(cfg.fds[k]), "idmapped mount")
-		}
-		if linux != nil {
-			rc.Propagation = linux.RootfsPropagation
-			rc.Devices = linux.Devices
-			rc.MaskedPaths = linux.MaskedPaths
-			rc.ReadonlyPaths = linux.ReadonlyPaths
-			rc.MountLabel = linux.MountLabel
 		}
 		if r, err = rootfs.Prepare(rc); err != nil {
 			return err
@@ -138,6 +127,24 @@ func standardInit(conn *initsync.Conn, cfg *initConfig) error {
 	// fifo stays open (close-on-exec): `husk start` reads end of file when execve succeeds.
 	unix.Close(fifoFD)
 	return finalize(cfg, path)
+}
+
+// rootfsConfig is the rootfs setup of cfg, for either init.
+func rootfsConfig(cfg *initConfig) *rootfs.Config {
+	spec := cfg.Spec
+	rc := &rootfs.Config{
+		Rootfs: cfg.Rootfs, Bundle: cfg.Bundle, Readonly: spec.Root.Readonly,
+		Mounts: spec.Mounts, NoPivot: cfg.NoPivot, UserNS: cfg.NewNS["user"], CgroupNS: cfg.NewNS["cgroup"],
+		FormatMountLabel: formatMountLabel, CgroupPaths: cfg.CgroupPaths,
+	}
+	if l := spec.Linux; l != nil {
+		rc.Propagation = l.RootfsPropagation
+		rc.Devices = l.Devices
+		rc.MaskedPaths = l.MaskedPaths
+		rc.ReadonlyPaths = l.ReadonlyPaths
+		rc.MountLabel = l.MountLabel
+	}
+	return rc
 }
 
 func hasNamespace(s *specs.Spec, t specs.LinuxNamespaceType) bool {

@@ -61,6 +61,7 @@ type bootstrap struct {
 	timens      []string
 	uidMap      []specs.LinuxIDMapping
 	gidMap      []specs.LinuxIDMapping
+	plan        bool // the C init runs a plan (sendPlan) instead of the Go init
 }
 
 func (b *bootstrap) encode() []byte {
@@ -76,6 +77,9 @@ func (b *bootstrap) encode() []byte {
 	}
 	for _, t := range b.timens {
 		sb.WriteString("timens " + t + "\n")
+	}
+	if b.plan {
+		sb.WriteString("plan\n")
 	}
 	return []byte(sb.String())
 }

@@ -5,6 +5,7 @@
 //   join <type> <path>        setns(2) into this namespace (type: user mnt pid net ipc uts cgroup time)
 //   clone <flags>             unshare(2) these CLONE_NEW* flags (decimal)
 //   timens <clock> <s> <ns>   a line for /proc/self/timens_offsets after unshare(CLONE_NEWTIME)
+//   plan                      the C init follows (cinit.c): the Go runtime never starts
 // Replies (one packet each): "usermap" (after unshare(CLONE_NEWUSER); the parent writes the maps
 // and answers "ok"), "pid <n>" (the process that goes on into Go), or "error <text>".
 #define _GNU_SOURCE
@@ -21,6 +22,8 @@
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <unistd.h>
+
+#include "cinit.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -107,7 +110,7 @@ void husk_nsenter(void)
 	msg[n] = '\0';
 
 	int join_fd[MAX_JOIN], join_type[MAX_JOIN], njoin = 0;
-	int clone_flags = 0;
+	int clone_flags = 0, plan = 0;
 	char timens[1024] = "";
 	size_t timens_len = 0;
 
@@ -133,6 +136,8 @@ void husk_nsenter(void)
 			join_type[njoin++] = flag;
 		} else if (strncmp(line, "clone ", 6) == 0) {
 			clone_flags = atoi(line + 6);
+		} else if (strcmp(line, "plan") == 0) {
+			plan = 1;
 		} else if (strncmp(line, "timens ", 7) == 0) {
 			int w = snprintf(timens + timens_len, sizeof(timens) - timens_len, "%s\n", line + 7);
 			if (w > 0 && (size_t)w < sizeof(timens) - timens_len)
@@ -179,6 +184,8 @@ void husk_nsenter(void)
 
 	if (!fork_needed) {
 		send_msg("pid %d", getpid());
+		if (plan)
+			husk_cinit(sync_fd);
 		return;
 	}
 	// CLONE_PARENT makes the child a sibling of ours: the parent husk can wait(2) for it, and
@@ -190,4 +197,6 @@ void husk_nsenter(void)
 		send_msg("pid %d", child);
 		_exit(0);
 	}
+	if (plan)
+		husk_cinit(sync_fd);
 }

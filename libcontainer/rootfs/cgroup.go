@@ -17,13 +17,7 @@ import (
 // a tmpfs with one bind mount per hierarchy of the container's own cgroup (so the container sees
 // its cgroup as the root whether or not it has a cgroup namespace); on a unified host: cgroup2.
 func (r *Rootfs) mountCgroupV1(m *specs.Mount, o *Options) error {
-	mounts, err := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) {
-		return i.FSType != "cgroup" && i.FSType != "cgroup2", false
-	})
-	if err != nil {
-		return fmt.Errorf("read mountinfo: %w", err)
-	}
-	own, err := ownCgroups()
+	mounts, own, err := hostCgroups()
 	if err != nil {
 		return err
 	}
@@ -60,20 +54,9 @@ func (r *Rootfs) mountCgroupV1(m *specs.Mount, o *Options) error {
 			continue
 		}
 		name := filepath.Base(mi.Mountpoint)
-		key := ""
-		if mi.FSType == "cgroup" {
-			key = subsystemKey(mi.VFSOptions)
-			if key == "" {
-				continue
-			}
-		}
-		src, ok := r.cgroupDir(key)
+		src, ok := hierarchySource(mi, own, r.cfg.CgroupPaths)
 		if !ok {
-			path, ok := own[key]
-			if !ok {
-				continue
-			}
-			src = filepath.Join(mi.Mountpoint, strings.TrimPrefix(path, mi.Root))
+			continue
 		}
 		dest := filepath.Join(m.Destination, name)
 		dir, err := pathrs.MkdirAllHandle(r.root, dest, 0o755)
@@ -108,6 +91,40 @@ func (r *Rootfs) mountCgroupV1(m *specs.Mount, o *Options) error {
 	return nil
 }
 
+// hierarchySource returns the directory of the v1 hierarchy mounted at mi that the container's
+// cgroup mount binds: the container's own cgroup there, else own's (false: none to bind).
+func hierarchySource(mi *mountinfo.Info, own, paths map[string]string) (string, bool) {
+	key := ""
+	if mi.FSType == "cgroup" {
+		if key = subsystemKey(mi.VFSOptions); key == "" {
+			return "", false
+		}
+	}
+	if src, ok := cgroupDir(paths, key); ok {
+		return src, true
+	}
+	path, ok := own[key]
+	if !ok {
+		return "", false
+	}
+	return filepath.Join(mi.Mountpoint, strings.TrimPrefix(path, mi.Root)), true
+}
+
+// hostCgroups returns the cgroup mounts and this process's cgroup in each hierarchy (ownCgroups).
+func hostCgroups() ([]*mountinfo.Info, map[string]string, error) {
+	mounts, err := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) {
+		return i.FSType != "cgroup" && i.FSType != "cgroup2", false
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("read mountinfo: %w", err)
+	}
+	own, err := ownCgroups()
+	if err != nil {
+		return nil, nil, err
+	}
+	return mounts, own, nil
+}
+
 // remountAt remounts the mount now at dest (inside the rootfs) with flags. A handle opened
 // before a mount refers to what is under it, so dest is looked up afresh.
 func (r *Rootfs) remountAt(dest string, flags uintptr) error {
@@ -122,9 +139,9 @@ func (r *Rootfs) remountAt(dest string, flags uintptr) error {
 // cgroupDir returns the container's directory in the hierarchy whose controller list is key,
 // from Config.CgroupPaths. The init may not have joined every hierarchy yet (memory and pids
 // are joined right before execve), so its own /proc/self/cgroup is only the fallback.
-func (r *Rootfs) cgroupDir(key string) (string, bool) {
+func cgroupDir(paths map[string]string, key string) (string, bool) {
 	for _, c := range strings.Split(key, ",") {
-		if p, ok := r.cfg.CgroupPaths[c]; ok && p != "" {
+		if p, ok := paths[c]; ok && p != "" {
 			return p, true
 		}
 	}

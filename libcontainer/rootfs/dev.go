@@ -37,15 +37,7 @@ func (r *Rootfs) setupDev() error {
 		return fmt.Errorf("open /dev: %w", err)
 	}
 	defer dev.Close()
-	links := [][2]string{
-		{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
-		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
-		{"pts/ptmx", "ptmx"},
-	}
-	if _, err := os.Stat("/proc/kcore"); err == nil {
-		links = append(links, [2]string{"/proc/kcore", "core"})
-	}
-	for _, l := range links {
+	for _, l := range devLinks() {
 		// ptmx may exist as a node in the image: replace it by the link to the devpts one.
 		if l[1] == "ptmx" {
 			_ = unix.Unlinkat(int(dev.Fd()), "ptmx", 0)
@@ -55,6 +47,19 @@ func (r *Rootfs) setupDev() error {
 		}
 	}
 	return nil
+}
+
+// devLinks returns the standard symlinks of /dev as target, name pairs.
+func devLinks() [][2]string {
+	links := [][2]string{
+		{"/proc/self/fd", "fd"}, {"/proc/self/fd/0", "stdin"},
+		{"/proc/self/fd/1", "stdout"}, {"/proc/self/fd/2", "stderr"},
+		{"pts/ptmx", "ptmx"},
+	}
+	if _, err := os.Stat("/proc/kcore"); err == nil {
+		links = append(links, [2]string{"/proc/kcore", "core"})
+	}
+	return links
 }
 
 // createDevices makes each device node inside the rootfs. In a user namespace mknod(2) is
@@ -96,20 +101,9 @@ func (r *Rootfs) createDevice(d *specs.LinuxDevice, devMounted bool) error {
 		defer target.Close()
 		return mount(d.Path, fdPath(target), "", unix.MS_BIND, "")
 	}
-	var mode uint32
-	switch d.Type {
-	case "c", "u":
-		mode = unix.S_IFCHR
-	case "b":
-		mode = unix.S_IFBLK
-	case "p":
-		mode = unix.S_IFIFO
-	default:
-		return fmt.Errorf("type: unknown device type %q", d.Type)
-	}
-	perm := uint32(0o644)
-	if d.FileMode != nil {
-		perm = uint32(*d.FileMode & 0o7777)
+	mode, perm, err := deviceMode(d)
+	if err != nil {
+		return err
 	}
 	// Replace whatever the image has there (a file, a symlink, a FIFO: CVE-2025-31133).
 	if err := unix.Unlinkat(int(dir.Fd()), name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -136,6 +130,25 @@ func (r *Rootfs) createDevice(d *specs.LinuxDevice, devMounted bool) error {
 		return &os.PathError{Op: "chmod", Path: d.Path, Err: err}
 	}
 	return nil
+}
+
+// deviceMode returns the file type bits and the permissions of a device node.
+func deviceMode(d *specs.LinuxDevice) (mode, perm uint32, err error) {
+	switch d.Type {
+	case "c", "u":
+		mode = unix.S_IFCHR
+	case "b":
+		mode = unix.S_IFBLK
+	case "p":
+		mode = unix.S_IFIFO
+	default:
+		return 0, 0, fmt.Errorf("type: unknown device type %q", d.Type)
+	}
+	perm = 0o644
+	if d.FileMode != nil {
+		perm = uint32(*d.FileMode & 0o7777)
+	}
+	return mode, perm, nil
 }
 
 // mask hides a path: a directory under an empty read-only tmpfs, anything else under the

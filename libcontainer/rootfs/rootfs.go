@@ -220,19 +220,9 @@ func (r *Rootfs) mountOne(m *specs.Mount, idmapped *os.File) error {
 }
 
 func (r *Rootfs) bindMount(m *specs.Mount, o *Options, idmapped *os.File) error {
-	src := m.Source
-	if src == "" {
-		return errors.New("source is required for a bind mount")
-	}
-	if !filepath.IsAbs(src) {
-		src = filepath.Join(r.cfg.Bundle, src)
-	}
-	if err := checkProcSysSource(m.Destination, src); err != nil {
-		return err
-	}
-	st, err := os.Stat(src)
+	src, st, err := bindSource(m, r.cfg.Bundle)
 	if err != nil {
-		return fmt.Errorf("bind source: %w", err)
+		return err
 	}
 	var target *os.File
 	if st.IsDir() {
@@ -269,6 +259,25 @@ func (r *Rootfs) bindMount(m *specs.Mount, o *Options, idmapped *os.File) error 
 		}
 	}
 	return r.applyPropagationAndAttrs(m.Destination, o)
+}
+
+// bindSource returns a bind mount's source (relative ones are in the bundle) and what it is.
+func bindSource(m *specs.Mount, bundle string) (string, os.FileInfo, error) {
+	src := m.Source
+	if src == "" {
+		return "", nil, errors.New("source is required for a bind mount")
+	}
+	if !filepath.IsAbs(src) {
+		src = filepath.Join(bundle, src)
+	}
+	if err := checkProcSysSource(m.Destination, src); err != nil {
+		return "", nil, err
+	}
+	st, err := os.Stat(src)
+	if err != nil {
+		return "", nil, fmt.Errorf("bind source: %w", err)
+	}
+	return src, st, nil
 }
 
 // remountBind sets flags on a bind mount. In a user namespace the kernel refuses to clear

@@ -107,3 +107,29 @@ func decodeFilter(b []byte) ([]unix.SockFilter, error) {
 	}
 	return f, nil
 }
+
+// Raw returns what Load passes to seccomp(2): the flags (NEW_LISTENER added for Notify) and
+// the filter as the kernel's struct sock_filter array, for an init that loads it itself
+// (libcontainer/initplan).
+func (p *Program) Raw() (flags uint, filter []byte, err error) {
+	if p == nil {
+		return 0, nil, fmt.Errorf("seccomp filter: %w: nil program", ErrInvalidProgram)
+	}
+	if err := p.check(); err != nil {
+		return 0, nil, fmt.Errorf("seccomp filter: %w", err)
+	}
+	flags = p.Flags
+	if p.Notify {
+		flags |= unix.SECCOMP_FILTER_FLAG_NEW_LISTENER
+		if flags&unix.SECCOMP_FILTER_FLAG_TSYNC != 0 {
+			flags |= unix.SECCOMP_FILTER_FLAG_TSYNC_ESRCH
+		}
+	}
+	filter = make([]byte, 0, 8*len(p.Filter))
+	for _, f := range p.Filter {
+		filter = binary.LittleEndian.AppendUint16(filter, f.Code)
+		filter = append(filter, f.Jt, f.Jf)
+		filter = binary.LittleEndian.AppendUint32(filter, f.K)
+	}
+	return flags, filter, nil
+}
