@@ -193,7 +193,7 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
 		NewNS: newNS, Seccomp: prog, Hooks: hasHooks, CgroupPaths: mgr.State().Paths,
 	}
-	plan, err := planFor(cfg, planInput{fifoFD: fifoFD, listenFds: o.ListenFds})
+	plan, err := planFor(cfg, planInput{fifoFD: fifoFD, listenFds: o.ListenFds, consoleFD: fifoFD + 1})
 	if err != nil {
 		return nil, err
 	}

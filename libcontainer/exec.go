@@ -98,7 +98,7 @@ func (c *Container) Exec(o *ExecOpts) (int, error) {
 		Setns: true, ContainerID: c.ID(), Spec: spec, Process: p, Bundle: c.state.Bundle,
 		PreserveFds: o.PreserveFds, Seccomp: prog, NoNewKeyring: c.state.NoNewKeyring,
 	}
-	plan, err := planFor(cfg, planInput{})
+	plan, err := planFor(cfg, planInput{consoleFD: 3 + o.PreserveFds + 1})
 	if err != nil {
 		return 0, err
 	}

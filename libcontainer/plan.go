@@ -36,10 +36,8 @@ func planBlocker(cfg *initConfig) error {
 	if os.Getenv(EnvGoInit) == "1" {
 		return fmt.Errorf("%s=1: %w", EnvGoInit, rootfs.ErrNotPlannable)
 	}
-	spec, p := cfg.Spec, cfg.Process
+	spec := cfg.Spec
 	switch {
-	case p.Terminal:
-		return fmt.Errorf("process.terminal: %w", rootfs.ErrNotPlannable)
 	case spec.Hooks != nil && (len(spec.Hooks.CreateContainer) > 0 || len(spec.Hooks.StartContainer) > 0):
 		return fmt.Errorf("hooks in the container: %w", rootfs.ErrNotPlannable)
 	case len(cfg.IDMapMounts) > 0:
@@ -61,6 +59,7 @@ func planBlocker(cfg *initConfig) error {
 type planInput struct {
 	fifoFD    int // the exec FIFO's fd number in the init (create only)
 	listenFds int // LISTEN_FDS passed on to the process (create only)
+	consoleFD int // the console socket's fd number in the init (process.terminal)
 }
 
 // buildPlan compiles cfg into a plan for the C init; errors are the config's (the Go init
@@ -68,7 +67,7 @@ type planInput struct {
 func buildPlan(cfg *initConfig, in planInput) (*initplan.Plan, error) {
 	p := &initplan.Plan{}
 	if cfg.Setns {
-		if err := planProcessPrep(p, cfg); err != nil {
+		if err := planProcessPrep(p, cfg, in); err != nil {
 			return nil, err
 		}
 		p.Add(initplan.OpReady, "ready")
@@ -119,7 +118,7 @@ func buildPlan(cfg *initConfig, in planInput) (*initplan.Plan, error) {
 			p.Add(initplan.OpWriteProc, fmt.Sprintf("linux.sysctl %q", k), "sys/"+strings.ReplaceAll(k, ".", "/"), "", linux.Sysctl[k])
 		}
 	}
-	if err := planProcessPrep(p, cfg); err != nil {
+	if err := planProcessPrep(p, cfg, in); err != nil {
 		return nil, err
 	}
 	p.Add(initplan.OpReady, "ready")
@@ -129,8 +128,15 @@ func buildPlan(cfg *initConfig, in planInput) (*initplan.Plan, error) {
 }
 
 // planProcessPrep is prepareProcess's plan.
-func planProcessPrep(p *initplan.Plan, cfg *initConfig) error {
+func planProcessPrep(p *initplan.Plan, cfg *initConfig, in planInput) error {
 	proc := cfg.Process
+	if proc.Terminal {
+		var rows, cols uint
+		if cs := proc.ConsoleSize; cs != nil {
+			rows, cols = cs.Height, cs.Width
+		}
+		p.Add(initplan.OpConsole, "process.terminal", in.consoleFD, rows, cols)
+	}
 	if !cfg.NoNewKeyring {
 		p.Syscall("join session keyring", unix.SYS_KEYCTL,
 			[]any{unix.KEYCTL_JOIN_SESSION_KEYRING, initplan.Ptr("_ses." + cfg.ContainerID + "\x00")}, unix.ENOSYS)

@@ -58,6 +58,7 @@ const (
 	OpCapset                     // effective, permitted, inheritable, ambient (masks)
 	OpSeccomp                    // flags, BPF program (struct sock_filter array), notify (0/1)
 	OpExec                       // argc, args..., envc, env... (path from OpLookPath)
+	OpConsole                    // console socket fd, rows, cols (process.terminal)
 )
 
 // maxSlots is NSLOTS in cinit.c.
@@ -94,6 +95,8 @@ func (p *Plan) Add(op Op, what string, args ...any) {
 		case uint32:
 			p.num(uint64(v))
 		case uintptr:
+			p.num(uint64(v))
+		case uint:
 			p.num(uint64(v))
 		case string:
 			p.str(v)

@@ -18,11 +18,13 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <signal.h>
+#include <termios.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
@@ -712,6 +714,74 @@ static void op_seccomp(uint64_t flags, const struct arg *filter, int notify, con
 		die_err(EPROTO, "%s: unexpected reply %s", what, ack);
 }
 
+#define DEVPTS_SUPER_MAGIC_ 0x1cd1
+
+static int is_devpts_chr(int fd)
+{
+	struct statfs sf;
+	struct stat st;
+	return fstatfs(fd, &sf) == 0 && sf.f_type == DEVPTS_SUPER_MAGIC_ && fstat(fd, &st) == 0 && S_ISCHR(st.st_mode);
+}
+
+// op_console creates the container's pty from its own devpts, checks it really is a devpts pty
+// (CVE-2025-52565), hands the master to the console socket and makes the peer our stdio,
+// controlling terminal and /dev/console.
+static void op_console(int sock, int rows, int cols, const char *what)
+{
+	int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (master < 0)
+		die("%s: open /dev/ptmx", what);
+	if (!is_devpts_chr(master))
+		die_err(0, "%s: /dev/ptmx: not on a devpts filesystem", what);
+	int unlock = 0;
+	if (ioctl(master, TIOCSPTLCK, &unlock) < 0)
+		die("%s: unlock pty", what);
+	// TIOCGPTPEER opens the peer without a path lookup, so no symlink can stand in for it.
+	int peer = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (peer < 0)
+		die("%s: open pty peer", what);
+	if (!is_devpts_chr(peer))
+		die_err(0, "%s: pty peer: not on a devpts filesystem", what);
+	if (rows || cols) {
+		struct winsize ws = {.ws_row = rows, .ws_col = cols};
+		if (ioctl(master, TIOCSWINSZ, &ws) < 0)
+			die("process.consoleSize");
+	}
+	int n;
+	if (ioctl(master, TIOCGPTN, &n) < 0)
+		die("%s: TIOCGPTN", what);
+	char name[32];
+	int len = snprintf(name, sizeof(name), "/dev/pts/%d", n);
+	int saved = sync_fd;
+	sync_fd = sock;
+	send_packet(name, len, master);
+	sync_fd = saved;
+	// /dev/console: a plain file created if missing (an existing symlink is replaced), with
+	// the peer bind mounted over it; no /dev at all is fine.
+	struct stat st;
+	if (lstat("/dev/console", &st) == 0 && !S_ISREG(st.st_mode) && unlink("/dev/console") < 0)
+		die("%s: unlink /dev/console", what);
+	int con = open("/dev/console", O_CREAT | O_NOFOLLOW | O_RDONLY | O_CLOEXEC, 0600);
+	if (con < 0 && errno != ENOENT)
+		die("%s: create /dev/console", what);
+	if (con >= 0) {
+		char b1[32], b2[32];
+		if (do_mount(fdpath(peer, b1), fdpath(con, b2), "", MS_BIND, NULL) < 0)
+			die("%s: bind mount console on /dev/console", what);
+		close(con);
+	}
+	if (setsid() < 0)
+		die("%s: setsid", what);
+	if (ioctl(peer, TIOCSCTTY, 0) < 0)
+		die("%s: set controlling terminal", what);
+	for (int fd = 0; fd < 3; fd++)
+		if (dup3(peer, fd, 0) < 0)
+			die("%s: dup3", what);
+	close(peer);
+	close(master);
+	close(sock);
+}
+
 static void reset_signals(void)
 {
 	for (int sig = 1; sig < NSIG; sig++) {
@@ -947,6 +1017,9 @@ static void __attribute__((noreturn)) run(const char *p, const char *end)
 			break;
 		case OP_SECCOMP: // what, flags, filter, notify
 			op_seccomp(num(&a[1]), &a[2], num(&a[3]), what);
+			break;
+		case OP_CONSOLE: // what, socket fd, rows, cols
+			op_console(num(&a[1]), num(&a[2]), num(&a[3]), what);
 			break;
 		case OP_EXEC:
 			op_exec(a, n);

@@ -34,6 +34,7 @@ enum {
 	OP_CAPSET,
 	OP_SECCOMP,
 	OP_EXEC,
+	OP_CONSOLE,
 };
 
 // husk_cinit receives the plan on the sync socket and runs it; it never returns.
