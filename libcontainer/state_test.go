@@ -1,6 +1,7 @@
 package libcontainer
 
 import (
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -260,4 +261,101 @@ func TestRemoveStateDir(t *testing.T) {
 			t.Errorf("removeStateDir of a removed directory: %v", err)
 		}
 	}
+}
+
+// slowBriefState is decodeBriefState without briefMembers: encoding/json alone.
+func slowBriefState(data []byte) (*State, error) {
+	var s State
+	b := briefState{State: &s}
+	if err := json.Unmarshal(data, &b); err != nil {
+		return nil, err
+	}
+	s.brief, s.cgroupRaw = true, b.Cgroup
+	if b.Config != nil {
+		s.hooks = b.Config.Hooks
+	}
+	return &s, nil
+}
+
+func sameBrief(t *testing.T, data []byte) {
+	t.Helper()
+	fast, ferr := decodeBriefState(data)
+	slow, serr := slowBriefState(data)
+	if (ferr == nil) != (serr == nil) {
+		if ferr == nil && !json.Valid(data) {
+			return // briefMembers only delimits the values it skips
+		}
+		t.Fatalf("%s: fast error %v, encoding/json error %v", data, ferr, serr)
+	}
+	if ferr != nil {
+		return
+	}
+	fcg, ferr := fast.cgroupState()
+	scg, serr := slow.cgroupState()
+	if (ferr == nil) != (serr == nil) || !reflect.DeepEqual(fcg, scg) {
+		t.Fatalf("%s: cgroup %+v, %v; encoding/json: %+v, %v", data, fcg, ferr, scg, serr)
+	}
+	if !reflect.DeepEqual(fast, slow) {
+		t.Fatalf("%s:\n got %+v\nwant %+v", data, fast, slow)
+	}
+}
+
+var briefSeeds = []string{
+	`{}`,
+	` { } `,
+	`{"id":"a"}`,
+	`{"id":"a","pid":7,"start_time":1e3,"rootless":true,"annotations":null}`,
+	`{"config":null,"id":"a"}`,
+	`{"config":{},"id":"a"}`,
+	`{"config":{"hooks":null}}`,
+	`{"config":{"process":{"args":["sh","-c","echo \"config\":{} ]}"]},"hooks":{"poststop":[{"path":"/x","args":["}",",\"hooks\":"]}]}}}`,
+	`{"annotations":{"config":"{","hooks":"]"},"id":"a\"b\\","namespaces":{"net":"/n"},"cgroup":{"driver":"fs","paths":{"a":"/b"}}}`,
+	`{"id":"\u00e9\\\"","cgroup":{"created":["/x","/y"]},"created":"2026-01-02T03:04:05.5Z"}`,
+	"{\n  \"id\": \"a\",\n  \"config\": {\n    \"hooks\": {\"poststart\": [{\"path\": \"/p\"}]}\n  },\n  \"pid\": 3\n}\n",
+	`{"i\u0064":"escaped key"}`,
+	`{"Config":{"hooks":{"poststop":[{"path":"/q"}]}}}`,
+	`{"id":"a","id":"b","cgroup":{"driver":"x"},"cgroup":{"driver":"fs"}}`,
+	`{"annotations":{},"aaaaaaaa":{},"Cgroup":{"pAths":{}}}`,
+	`{"cgroup":{"paths":{}},"CGROUP":{"driver":"fs"},"namespaceſ":{},"config":{"Hooks":{}}}`,
+	`{"config":{"hooks":{"poststop":[{"path":"/a"}]}},"config":{"hooks":{"poststart":[]}},"config":{}}`,
+	`{"pid":-1.5e-3}`,
+	`{"pid":"7"}`,
+	`{"cgroup":[]}`,
+	`{"config":[]}`,
+	`{"id":"a"`,
+	`{"id":"a"}}`,
+	`{"id":"a",}`,
+	`{"id" "a"}`,
+	`{"id":}`,
+	`{"id":"a"} x`,
+	`{"config":{"hooks":{"poststart":[{"path":"/p"}]}`,
+	`{"cgroup":{"paths":{"a":"b"}},"namespaces":{"x":`,
+	`["id"]`,
+	``,
+	`nul`,
+}
+
+func TestDecodeBriefState(t *testing.T) {
+	for _, s := range briefSeeds {
+		sameBrief(t, []byte(s))
+	}
+	// What saveState writes, compact and indented.
+	st := testState()
+	for _, marshal := range []func(any) ([]byte, error){json.Marshal, func(v any) ([]byte, error) { return json.MarshalIndent(v, "", "\t") }} {
+		b, err := marshal(st)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameBrief(t, b)
+		if _, _, ok := briefMembers(b); !ok {
+			t.Errorf("briefMembers does not split %s", b)
+		}
+	}
+}
+
+func FuzzDecodeBriefState(f *testing.F) {
+	for _, s := range briefSeeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) { sameBrief(t, data) })
 }
