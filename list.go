@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -26,14 +29,7 @@ var listCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		var states []*libcontainer.OCIState
-		for _, id := range ids {
-			ctr, err := libcontainer.LoadBrief(root(c), id, false)
-			if err != nil {
-				continue // being created or deleted right now
-			}
-			states = append(states, ctr.OCIState())
-		}
+		states := loadStates(root(c), ids)
 		if c.Bool("quiet") {
 			out := bufio.NewWriter(os.Stdout)
 			for _, s := range states {
@@ -63,4 +59,36 @@ var listCommand = &cli.Command{
 			return fmt.Errorf("--format %q: must be table or json", c.String("format"))
 		}
 	},
+}
+
+// loadStates returns the states of the containers ids under root, skipping those being
+// created or deleted right now. Reading a state is mostly system calls (state.json,
+// /proc/<pid>/stat), so a few goroutines share the work when there are many containers.
+func loadStates(root string, ids []string) []*libcontainer.OCIState {
+	states := make([]*libcontainer.OCIState, len(ids))
+	var next atomic.Int64
+	work := func() {
+		for {
+			i := int(next.Add(1) - 1)
+			if i >= len(ids) {
+				return
+			}
+			if ctr, err := libcontainer.LoadBrief(root, ids[i], false); err == nil {
+				states[i] = ctr.OCIState()
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(ids)/16, 8) - 1 {
+		wg.Go(work)
+	}
+	work()
+	wg.Wait()
+	var out []*libcontainer.OCIState
+	for _, s := range states {
+		if s != nil {
+			out = append(out, s)
+		}
+	}
+	return out
 }
