@@ -463,6 +463,35 @@ func TestCgroupPlacement(t *testing.T) {
 	}
 }
 
+// TestCgroupSharedParent: two containers under a parent cgroup the first one's create made.
+// Deleting the first must leave the second's cgroup (and so the parent) alone.
+func TestCgroupSharedParent(t *testing.T) {
+	testutil.RequireRoot(t)
+	nest := testutil.CgroupParent() + "-shared"
+	removeCgroupDirs(t, nest)
+	var bs []*testutil.Bundle
+	for i := 0; i < 2; i++ {
+		b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/probe", "sleep", "120"} })
+		b.Spec.Linux.CgroupsPath = nest + "/" + b.ID
+		b.WriteSpec()
+		b.Create()
+		bs = append(bs, b)
+	}
+	second := cgroupDirsUnder(t, nest+"/"+bs[1].ID)
+	bs[0].MustHusk("delete", "--force", bs[0].ID)
+	requireGone(t, "first container's cgroup after its delete", cgroupDirsUnder(t, nest+"/"+bs[0].ID))
+	for k, d := range second {
+		if _, err := os.Stat(d); err != nil {
+			t.Errorf("%s cgroup of the second container removed by the first one's delete: %v", k, err)
+		}
+	}
+	if st := bs[1].Status(); st != "created" {
+		t.Errorf("second container: status %q, want created", st)
+	}
+	bs[1].MustHusk("delete", "--force", bs[1].ID)
+	requireGone(t, "second container's cgroup after its delete", second)
+}
+
 func TestCgroupRemovedAfterFailedCreate(t *testing.T) {
 	testutil.RequireRoot(t)
 	b := testutil.NewBundle(t, func(s *specs.Spec) {

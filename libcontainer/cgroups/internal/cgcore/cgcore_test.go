@@ -250,3 +250,33 @@ func TestMkdirAllAndRemove(t *testing.T) {
 		t.Errorf("RemoveDirs left a/b")
 	}
 }
+
+// TestRemoveDirsKeepsSiblings: a parent made for one container's cgroup may hold another
+// container's by the time the first is deleted; that one must survive, the parent too.
+func TestRemoveDirsKeepsSiblings(t *testing.T) {
+	root := t.TempDir()
+	made, err := MkdirAll(filepath.Join(root, "parent", "c1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sibling := filepath.Join(root, "parent", "c2")
+	if err := os.Mkdir(sibling, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := RemoveDirs(made); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "parent", "c1")); err == nil {
+		t.Error("the container's own cgroup was left")
+	}
+	if _, err := os.Stat(sibling); err != nil {
+		t.Errorf("RemoveDirs removed a sibling under the parent it made: %v", err)
+	}
+	// Once the sibling is gone, the second container's delete removes the parent.
+	if err := RemoveDirs([]string{filepath.Join(root, "parent"), sibling}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "parent")); err == nil {
+		t.Error("parent left after its last container")
+	}
+}

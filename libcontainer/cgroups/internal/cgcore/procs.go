@@ -82,43 +82,52 @@ func WaitEmpty(dir string, timeout time.Duration) error {
 }
 
 // RemoveDirs removes dirs deepest first, retrying EBUSY for a short while
-// (the kernel releases an emptied cgroup asynchronously). Sub-cgroups that
-// processes made inside a directory are removed too. Missing directories
-// are fine.
+// (the kernel releases an emptied cgroup asynchronously). The deepest ones
+// are the container's own cgroups: sub-cgroups that processes made inside
+// them are removed too. The others are parents made on the way to them;
+// another container's cgroup may live under such a parent by now, and then
+// the parent stays. Missing directories are fine.
 func RemoveDirs(dirs []string) error {
 	sorted := slices.Clone(dirs)
 	// Deepest first: longer paths are never parents of shorter ones.
 	slices.SortStableFunc(sorted, func(a, b string) int { return len(b) - len(a) })
+	sorted = slices.Compact(sorted)
 	var errs []error
-	for _, d := range slices.Compact(sorted) {
-		if err := removeTree(d); err != nil {
+	for _, d := range sorted {
+		parent := slices.ContainsFunc(sorted, func(o string) bool { return strings.HasPrefix(o, d+"/") })
+		if err := removeDir(d, !parent); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-func removeTree(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("remove cgroup %s: %w", dir, bareErr(err))
-	}
-	for _, e := range entries {
-		if e.IsDir() {
-			if err := removeTree(filepath.Join(dir, e.Name())); err != nil {
-				return err
-			}
-		}
-	}
+// removeDir removes dir; with recursive, the sub-cgroups in it first, else
+// a dir holding sub-cgroups is left alone. rmdir is tried before anything
+// is listed: a container's cgroup is usually empty by now.
+func removeDir(dir string, recursive bool) error {
 	deadline := time.Now().Add(2 * time.Second)
 	for delay := time.Millisecond; ; delay = min(2*delay, 100*time.Millisecond) {
 		err := unix.Rmdir(dir)
-		switch {
-		case err == nil, errors.Is(err, unix.ENOENT):
+		if err == nil || errors.Is(err, unix.ENOENT) {
 			return nil
+		}
+		if !errors.Is(err, unix.EBUSY) && !errors.Is(err, unix.ENOTEMPTY) {
+			return fmt.Errorf("rmdir %s: %w", dir, err)
+		}
+		subs, lerr := subdirs(dir)
+		if lerr != nil {
+			return fmt.Errorf("remove cgroup %s: %w", dir, bareErr(lerr))
+		}
+		switch {
+		case len(subs) > 0 && !recursive:
+			return nil // someone else's cgroups live here now
+		case len(subs) > 0:
+			for _, sub := range subs {
+				if err := removeDir(sub, true); err != nil {
+					return err
+				}
+			}
 		case errors.Is(err, unix.ENOTEMPTY) && isFakeTree(dir):
 			// Unit tests use plain directories holding plain files.
 			return os.RemoveAll(dir)
@@ -128,6 +137,21 @@ func removeTree(dir string) error {
 			return fmt.Errorf("rmdir %s: %w", dir, err)
 		}
 	}
+}
+
+// subdirs lists the directories in dir.
+func subdirs(dir string) ([]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range entries {
+		if e.IsDir() {
+			out = append(out, filepath.Join(dir, e.Name()))
+		}
+	}
+	return out, nil
 }
 
 // isFakeTree reports whether dir is on an ordinary file system rather than
