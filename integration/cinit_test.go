@@ -47,7 +47,7 @@ func TestCreatedInitIsSmall(t *testing.T) {
 	b.WaitStatus("running", 5*time.Second)
 }
 
-// TestTinyLimits: with no Go runtime inside the container, a pids limit of 2 (the init and, briefly, the process that forks it into the pid namespace) and a 1 MiB
+// TestTinyLimits: with no Go runtime inside the container, a pids limit of 1 and a 1 MiB
 // memory limit are enough to run a process (the Go init needs 4 pids and several MiB).
 func TestTinyLimits(t *testing.T) {
 	testutil.RequireRoot(t)
@@ -58,11 +58,21 @@ func TestTinyLimits(t *testing.T) {
 	}
 	b := testutil.NewBundle(t, func(s *specs.Spec) {
 		s.Process.Args = []string{"/bin/sh", "-c", "exit 7"} // not the Go probe: it needs threads
-		two, mem := int64(2), int64(1<<20)
-		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &two}, Memory: &specs.LinuxMemory{Limit: &mem}}
+		one, mem := int64(1), int64(1<<20)
+		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &one}, Memory: &specs.LinuxMemory{Limit: &mem}}
 	})
 	if r := b.Run(); r.Code != 7 {
-		t.Fatalf("run under pids.limit 2 and 1 MiB: exit %d, want 7 (stderr %q)", r.Code, r.Stderr)
+		t.Fatalf("run under pids.limit 1 and 1 MiB: exit %d, want 7 (stderr %q)", r.Code, r.Stderr)
+	}
+	// With a time namespace the init forks into it: 1 pid is refused up front, naming the field.
+	tb := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/bin/sh", "-c", "exit 7"}
+		s.Linux.Namespaces = append(s.Linux.Namespaces, specs.LinuxNamespace{Type: specs.TimeNamespace})
+		one := int64(1)
+		s.Linux.Resources = &specs.LinuxResources{Pids: &specs.LinuxPids{Limit: &one}}
+	})
+	if r := tb.Run(); r.Code == 0 || !strings.Contains(r.Stderr, "linux.resources.pids.limit") {
+		t.Errorf("pids.limit 1 with a time namespace: exit %d, stderr %q; want an error naming linux.resources.pids.limit", r.Code, r.Stderr)
 	}
 }
 

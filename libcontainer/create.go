@@ -205,9 +205,10 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 			// The Go init joins the pids cgroup before its runtime starts, and that
 			// runtime's threads count until execve replaces them.
 			return nil, fmt.Errorf("linux.resources.pids.limit %d: husk's Go init needs at least %d pids until it execs the container process", n, minPidsLimit)
-		case n == 1 && newNS["pid"]:
-			// The init forks into a new pid namespace while its parent is still in the cgroup.
-			return nil, errors.New("linux.resources.pids.limit 1: a new pid namespace needs 2 pids while husk's init forks into it")
+		case n == 1 && boot.constructorForks():
+			// The init forks into its pid or time namespace while its parent is still in
+			// the cgroup.
+			return nil, errors.New("linux.resources.pids.limit 1: husk's init needs 2 pids while it forks into the container's pid or time namespace")
 		}
 	}
 	p, err := spawnInit(&spawnOpts{

@@ -157,6 +157,10 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 		defer dir.Close()
 		sys = &unix.SysProcAttr{UseCgroupFD: true, CgroupFD: int(dir.Fd())}
 	}
+	if sys == nil {
+		sys = &unix.SysProcAttr{}
+	}
+	sys.Cloneflags, o.boot.cloneFlags = hoistCloneFlags(o.boot)
 	cmd := &exec.Cmd{
 		Path: "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
 		Args: []string{"husk", "init"},
@@ -204,6 +208,9 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 			if err != nil {
 				return p, fmt.Errorf("bad pid message %q", msg)
 			}
+			if p.pid == 0 {
+				p.pid = cmd.Process.Pid
+			}
 			if p.pid != cmd.Process.Pid {
 				// The intermediate process forked the init into the pid namespace and exits.
 				_ = cmd.Wait()
@@ -215,6 +222,42 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 			return p, fmt.Errorf("unexpected bootstrap message %q", msg)
 		}
 	}
+}
+
+// hoistCloneFlags splits the namespaces to create between clone(2), which makes them while it
+// starts the init (no second process is needed to enter a new pid namespace), and the C
+// constructor's unshare. The constructor keeps those that must come after something it does
+// first: any namespace when a user namespace is created or joined (the others must belong to
+// it) or when the constructor forks into a time or joined pid namespace, the cgroup namespace (after the cgroup join, so that the container's cgroup is its
+// root) and the time namespace (its offsets are written before any process enters it).
+func hoistCloneFlags(b *bootstrap) (atClone uintptr, inInit int) {
+	// With a time namespace the constructor forks anyway, and a pid namespace's init may not
+	// fork with CLONE_PARENT.
+	if b.cloneFlags&(unix.CLONE_NEWUSER|unix.CLONE_NEWTIME) != 0 {
+		return 0, b.cloneFlags
+	}
+	for _, j := range b.join {
+		if j[0] == "user" || j[0] == "pid" || j[0] == "time" {
+			return 0, b.cloneFlags
+		}
+	}
+	hoisted := b.cloneFlags & (unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS)
+	return uintptr(hoisted), b.cloneFlags &^ hoisted
+}
+
+// constructorForks reports whether the C constructor will fork to enter a pid or time
+// namespace (one it unshares or joins).
+func (b *bootstrap) constructorForks() bool {
+	_, inInit := hoistCloneFlags(b)
+	if inInit&(unix.CLONE_NEWPID|unix.CLONE_NEWTIME) != 0 {
+		return true
+	}
+	for _, j := range b.join {
+		if j[0] == "pid" || j[0] == "time" {
+			return true
+		}
+	}
+	return false
 }
 
 func (p *initProcess) waitStatus() string {

@@ -66,3 +66,29 @@ func TestSplitJoinFiles(t *testing.T) {
 		})
 	}
 }
+
+func TestHoistCloneFlags(t *testing.T) {
+	plain := unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWNET | unix.CLONE_NEWIPC | unix.CLONE_NEWUTS
+	for _, c := range []struct {
+		name        string
+		b           bootstrap
+		atClone     uintptr
+		inInit      int
+		forksInInit bool
+	}{
+		{"plain namespaces go to clone", bootstrap{cloneFlags: plain}, uintptr(plain), 0, false},
+		{"cgroup namespace stays for after the join", bootstrap{cloneFlags: plain | unix.CLONE_NEWCGROUP}, uintptr(plain), unix.CLONE_NEWCGROUP, false},
+		{"a user namespace keeps everything", bootstrap{cloneFlags: plain | unix.CLONE_NEWUSER}, 0, plain | unix.CLONE_NEWUSER, true},
+		{"a joined user namespace keeps everything", bootstrap{cloneFlags: unix.CLONE_NEWNET, join: [][2]string{{"user", "/proc/1/ns/user"}}}, 0, unix.CLONE_NEWNET, false},
+		{"a time namespace keeps everything", bootstrap{cloneFlags: plain | unix.CLONE_NEWTIME}, 0, plain | unix.CLONE_NEWTIME, true},
+		{"a joined pid namespace forks", bootstrap{cloneFlags: unix.CLONE_NEWNET, join: [][2]string{{"pid", "/proc/1/ns/pid"}}}, 0, unix.CLONE_NEWNET, true},
+	} {
+		at, in := hoistCloneFlags(&c.b)
+		if at != c.atClone || in != c.inInit {
+			t.Errorf("%s: got clone %#x, init %#x; want %#x, %#x", c.name, at, in, c.atClone, c.inInit)
+		}
+		if got := c.b.constructorForks(); got != c.forksInInit {
+			t.Errorf("%s: constructorForks %v, want %v", c.name, got, c.forksInInit)
+		}
+	}
+}

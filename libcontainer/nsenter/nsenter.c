@@ -7,7 +7,8 @@
 //   timens <clock> <s> <ns>   a line for /proc/self/timens_offsets after unshare(CLONE_NEWTIME)
 //   plan                      the C init follows (cinit.c): the Go runtime never starts
 // Replies (one packet each): "usermap" (after unshare(CLONE_NEWUSER); the parent writes the maps
-// and answers "ok"), "pid <n>" (the process that goes on into Go), or "error <text>".
+// and answers "ok"), "pid <n>" (the process that goes on; 0: the one the parent started), or
+// "error <text>".
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -183,7 +184,9 @@ void husk_nsenter(void)
 		fork_needed = 1;
 
 	if (!fork_needed) {
-		send_msg("pid %d", getpid());
+		// "pid 0": the process the parent started. getpid() would be 1 when the parent's
+		// clone made a pid namespace for it.
+		send_msg("pid 0");
 		if (plan)
 			husk_cinit(sync_fd);
 		return;
