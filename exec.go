@@ -73,8 +73,10 @@ func execAction(c *cli.Context) (int, error) {
 		defer tty.Close()
 		sock = tty.Path()
 	}
+	var sigs *signalForwarder
 	if !detach {
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+		sigs = startSignalForwarder()
 	}
 	pid, err := ctr.Exec(&libcontainer.ExecOpts{
 		Process: p, ConsoleSocket: sock, PidFile: c.String("pid-file"),
@@ -93,7 +95,7 @@ func execAction(c *cli.Context) (int, error) {
 			return 0, err
 		}
 	}
-	return forwardAndWait(pid, tty), nil
+	return sigs.forwardAndWait(pid, tty), nil
 }
 
 // execProcess builds the exec'd process: process.json as given, or the container's process

@@ -65,7 +65,7 @@ container's init, as "husk run" does, and deletes the container when it exits.`,
 		if detach {
 			return nil
 		}
-		code := forwardAndWait(pid, nil)
+		code := startSignalForwarder().forwardAndWait(pid, nil)
 		if ctr, err := loadContainer(c); err == nil {
 			_ = ctr.Destroy(true)
 			ctr.Close()

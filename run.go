@@ -23,6 +23,10 @@ var runCommand = &cli.Command{
 		if !detach && !c.Bool("no-subreaper") {
 			_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 		}
+		var sigs *signalForwarder
+		if !detach {
+			sigs = startSignalForwarder()
+		}
 		var tty *ttyProxy
 		_, s, err := loadBundle(c)
 		if err != nil {
@@ -58,7 +62,7 @@ var runCommand = &cli.Command{
 				return err
 			}
 		}
-		code := forwardAndWait(pid, tty)
+		code := sigs.forwardAndWait(pid, tty)
 		if !c.Bool("keep") {
 			if ctr, err := loadContainer(c); err == nil {
 				_ = ctr.Destroy(true)

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -167,5 +168,49 @@ func TestList(t *testing.T) {
 	}
 	if got := b.MustHusk("list", "--format", "json"); !strings.Contains(got, `"id":"`+b.ID+`"`) {
 		t.Errorf("list -f json: got %q", got)
+	}
+}
+
+// TestRunForwardsSignals: a signal sent to a foreground `run` (or `exec`) reaches the
+// container's process, as with runc: here SIGTERM and SIGUSR1, each trapped into an exit code.
+func TestRunForwardsSignals(t *testing.T) {
+	testutil.RequireRoot(t)
+	script := `trap "exit 42" TERM; trap "exit 43" USR1; touch /tmp/ready; while :; do sleep 0.05; done`
+	for _, c := range []struct {
+		sig  unix.Signal
+		want int
+	}{{unix.SIGTERM, 42}, {unix.SIGUSR1, 43}} {
+		b := testutil.NewBundle(t, func(s *specs.Spec) {
+			s.Process.Args = []string{"/bin/sh", "-c", script}
+			s.Root.Readonly = false
+		})
+		cmd := exec.Command(testutil.Runtime(), append(append([]string{"--root", b.Root}, b.GlobalArgs...), "run", "--bundle", b.Dir, b.ID)...)
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ready := filepath.Join(b.Dir, "rootfs", "tmp", "ready")
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if _, err := os.Stat(ready); err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				_ = cmd.Wait()
+				t.Fatalf("%v: container never got ready", c.sig)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if err := cmd.Process.Signal(c.sig); err != nil {
+			t.Fatal(err)
+		}
+		err := cmd.Wait()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		if code != c.want {
+			t.Errorf("%v to `run`: exit %d (%v), want %d from the container's trap", c.sig, code, err, c.want)
+		}
 	}
 }
