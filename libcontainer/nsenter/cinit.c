@@ -782,18 +782,25 @@ static void op_console(int sock, int rows, int cols, const char *what)
 	close(sock);
 }
 
+// reset_signals gives the process the default action for every signal that whoever ran husk
+// ignored (nohup, trap ""), and an empty signal mask. The raw system call: glibc's sigaction
+// refuses the two real-time signals it reserves (32, 33), which may be ignored too.
 static void reset_signals(void)
 {
-	for (int sig = 1; sig < NSIG; sig++) {
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} old, dfl = {0};
+	for (int sig = 1; sig <= 64; sig++) {
 		if (sig == SIGKILL || sig == SIGSTOP)
 			continue;
-		struct sigaction old;
-		if (sigaction(sig, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
-			signal(sig, SIG_DFL);
+		if (syscall(SYS_rt_sigaction, sig, NULL, &old, sizeof(uint64_t)) == 0 && old.handler == (void *)SIG_IGN)
+			syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(uint64_t));
 	}
-	sigset_t none;
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	uint64_t none = 0;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, NULL, sizeof(none));
 }
 
 static void op_exec(struct arg *a, int n)
