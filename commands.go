@@ -57,33 +57,39 @@ func loadContainerBrief(c *cli.Context) (*libcontainer.Container, error) {
 }
 
 // loadBundle reads and validates <bundle>/config.json.
-func loadBundle(c *cli.Context) (string, *specs.Spec, error) {
-	bundle := c.String("bundle")
-	if bundle == "" {
-		bundle = "."
+// bundle is a loaded and validated bundle.
+type bundle struct {
+	dir  string      // absolute path
+	spec *specs.Spec // its config.json
+}
+
+func loadBundle(c *cli.Context) (*bundle, error) {
+	dir := c.String("bundle")
+	if dir == "" {
+		dir = "."
 	}
-	abs, err := filepath.Abs(bundle)
+	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return "", nil, fmt.Errorf("--bundle %q: %w", bundle, err)
+		return nil, fmt.Errorf("--bundle %q: %w", dir, err)
 	}
 	st, err := os.Stat(abs)
 	if err != nil {
-		return "", nil, fmt.Errorf("--bundle: %w", err)
+		return nil, fmt.Errorf("--bundle: %w", err)
 	}
 	if !st.IsDir() {
-		return "", nil, fmt.Errorf("--bundle %s: not a directory", abs)
+		return nil, fmt.Errorf("--bundle %s: not a directory", abs)
 	}
 	s, err := spec.Load(abs)
 	if err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := validate.Spec(s, abs); err != nil {
-		return "", nil, err
+		return nil, err
 	}
 	if err := validate.Process(s.Process, "process"); err != nil {
-		return "", nil, err
+		return nil, err
 	}
-	return abs, s, nil
+	return &bundle{dir: abs, spec: s}, nil
 }
 
 // rootless resolves --rootless auto|true|false.
@@ -111,11 +117,7 @@ var createFlags = []cli.Flag{
 }
 
 // createContainer is the common part of create and run.
-func createContainer(c *cli.Context, id string) (*libcontainer.Container, error) {
-	bundle, s, err := loadBundle(c)
-	if err != nil {
-		return nil, err
-	}
+func createContainer(c *cli.Context, id string, b *bundle) (*libcontainer.Container, error) {
 	rl, err := rootless(c)
 	if err != nil {
 		return nil, err
@@ -131,7 +133,7 @@ func createContainer(c *cli.Context, id string) (*libcontainer.Container, error)
 		preserve += n
 	}
 	return libcontainer.Create(&libcontainer.CreateOpts{
-		Root: root(c), ID: id, Bundle: bundle, Spec: s,
+		Root: root(c), ID: id, Bundle: b.dir, Spec: b.spec,
 		ConsoleSocket: c.String("console-socket"), PidFile: c.String("pid-file"),
 		PidfdSocket: c.String("pidfd-socket"), NoPivot: c.Bool("no-pivot"),
 		NoNewKeyring: c.Bool("no-new-keyring"), PreserveFds: preserve, ListenFds: listen, NotifySocket: os.Getenv("NOTIFY_SOCKET"),

@@ -12,7 +12,11 @@ var createCommand = &cli.Command{
 		if err != nil {
 			return err
 		}
-		ctr, err := createContainer(c, id)
+		b, err := loadBundle(c)
+		if err != nil {
+			return err
+		}
+		ctr, err := createContainer(c, id, b)
 		if err != nil {
 			return err
 		}

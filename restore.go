@@ -35,7 +35,7 @@ container's init, as "husk run" does, and deletes the container when it exits.`,
 		if err != nil {
 			return err
 		}
-		bundle, s, err := loadBundle(c)
+		b, err := loadBundle(c)
 		if err != nil {
 			return err
 		}
@@ -43,7 +43,7 @@ container's init, as "husk run" does, and deletes the container when it exits.`,
 		if err != nil {
 			return err
 		}
-		if s.Process.Terminal && c.String("console-socket") == "" {
+		if b.spec.Process.Terminal && c.String("console-socket") == "" {
 			return errors.New("restore: process.terminal is true: --console-socket is required")
 		}
 		detach := c.Bool("detach")
@@ -51,7 +51,7 @@ container's init, as "husk run" does, and deletes the container when it exits.`,
 			_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
 		}
 		ctr, err := libcontainer.Restore(&libcontainer.RestoreOpts{
-			CriuOpts: o, Root: root(c), ID: id, Bundle: bundle, Spec: s,
+			CriuOpts: o, Root: root(c), ID: id, Bundle: b.dir, Spec: b.spec,
 			ConsoleSocket: c.String("console-socket"), PidFile: c.String("pid-file"),
 			SystemdCgroup: c.Bool("systemd-cgroup"), Rootless: rl,
 			LSMProfile: c.String("lsm-profile"), LSMMountContext: c.String("lsm-mount-context"),

@@ -28,11 +28,11 @@ var runCommand = &cli.Command{
 			sigs = startSignalForwarder()
 		}
 		var tty *ttyProxy
-		_, s, err := loadBundle(c)
+		b, err := loadBundle(c)
 		if err != nil {
 			return err
 		}
-		if s.Process.Terminal && c.String("console-socket") == "" && !detach {
+		if b.spec.Process.Terminal && c.String("console-socket") == "" && !detach {
 			if tty, err = newTTYProxy(); err != nil {
 				return err
 			}
@@ -41,7 +41,7 @@ var runCommand = &cli.Command{
 				return err
 			}
 		}
-		ctr, err := createContainer(c, id)
+		ctr, err := createContainer(c, id, b)
 		if err != nil {
 			return err
 		}
