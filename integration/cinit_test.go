@@ -93,3 +93,18 @@ func TestGoInitFallback(t *testing.T) {
 	b.MustHusk("start", b.ID)
 	b.WaitStatus("running", 5*time.Second)
 }
+
+// TestLongEnvironment: an environment longer than the C init's exec op takes runs in the Go
+// init, whole.
+func TestLongEnvironment(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/bin/sh", "-c", "env | grep -c '^HUSK_V'"}
+		for i := 0; i < 9000; i++ {
+			s.Process.Env = append(s.Process.Env, "HUSK_V"+strconv.Itoa(i)+"=x")
+		}
+	})
+	if got := strings.TrimSpace(b.MustRun()); got != "9000" {
+		t.Errorf("variables seen in the container: %s, want 9000", got)
+	}
+}

@@ -31,6 +31,12 @@ import (
 // EnvGoInit, set to 1 in husk's environment, forces the Go init (tests run both).
 const EnvGoInit = "HUSK_GO_INIT"
 
+// The C init's limits on the exec op (cinit.c op_exec); longer lists run the Go init.
+const (
+	maxPlanArgs = 4095
+	maxPlanEnv  = 8189 // one more slot is taken by HOME
+)
+
 // planBlocker returns why cfg needs the Go init, or nil.
 func planBlocker(cfg *initConfig) error {
 	if os.Getenv(EnvGoInit) == "1" {
@@ -40,6 +46,8 @@ func planBlocker(cfg *initConfig) error {
 	switch {
 	case spec.Hooks != nil && (len(spec.Hooks.CreateContainer) > 0 || len(spec.Hooks.StartContainer) > 0):
 		return fmt.Errorf("hooks in the container: %w", rootfs.ErrNotPlannable)
+	case len(cfg.Process.Args) > maxPlanArgs || len(cfg.Process.Env) > maxPlanEnv:
+		return fmt.Errorf("process.args or process.env longer than the C init takes: %w", rootfs.ErrNotPlannable)
 	case len(cfg.IDMapMounts) > 0:
 		return fmt.Errorf("idmapped mounts: %w", rootfs.ErrNotPlannable)
 	case spec.Linux != nil && len(spec.Linux.UIDMappings)+len(spec.Linux.GIDMappings) > 0:

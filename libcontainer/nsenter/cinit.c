@@ -608,11 +608,19 @@ static void op_lookpath(const char *name, const char *path, const char *what)
 static void op_home(uid_t uid)
 {
 	const char *home = "/";
-	static char buf[65536];
+	static char buf[1 << 20]; // bss: only what is read is touched
 	char want[16];
 	snprintf(want, sizeof(want), "%u", uid);
 	int fd = open("/etc/passwd", O_RDONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : read(fd, buf, sizeof(buf) - 1);
+	ssize_t n = 0;
+	while (fd >= 0 && (size_t)n < sizeof(buf) - 1) {
+		ssize_t r = read(fd, buf + n, sizeof(buf) - 1 - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		n += r;
+	}
 	if (fd >= 0)
 		close(fd);
 	if (n > 0) {
