@@ -9,10 +9,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/checkpoint-restore/go-criu/v7/rpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/husk-runtime/husk/libcontainer/criu"
 	"github.com/husk-runtime/husk/libcontainer/rootfs"
@@ -56,7 +54,7 @@ type criuSession struct {
 	path  string     // criu binary
 	files []*os.File // passed down to criu, in order (inherit_fd)
 	owned []*os.File // files of ours that close closes
-	opts  *rpc.CriuOpts
+	opts  *criu.Opts
 	work  string // work directory, where criu's log is
 	log   string // log file name in work
 }
@@ -111,17 +109,17 @@ func newCriuSession(o *CriuOpts, annotations map[string]string, create bool, log
 		s.owned = append(s.owned, f)
 	}
 	s.work = work
-	s.opts = &rpc.CriuOpts{
-		ImagesDirFd:   proto.Int32(int32(s.owned[0].Fd())),
-		WorkDirFd:     proto.Int32(int32(s.owned[1].Fd())),
-		LogLevel:      proto.Int32(4),
-		LogFile:       proto.String(log),
-		ManageCgroups: proto.Bool(true),
+	s.opts = &criu.Opts{
+		ImagesDirFd:   criu.Int32(int32(s.owned[0].Fd())),
+		WorkDirFd:     criu.Int32(int32(s.owned[1].Fd())),
+		LogLevel:      criu.Int32(4),
+		LogFile:       criu.String(log),
+		ManageCgroups: criu.Bool(true),
 		// Mounts from the host that criu cannot place itself (bind sources outside the
 		// rootfs; config binds are named below) are found by their host path.
-		AutoExtMnt: proto.Bool(true),
-		ExtSharing: proto.Bool(true),
-		ExtMasters: proto.Bool(true),
+		AutoExtMnt: criu.Bool(true),
+		ExtSharing: criu.Bool(true),
+		ExtMasters: criu.Bool(true),
 	}
 	// A flag that is off is left unset: an option set in the request overrides the CRIU
 	// configuration file (org.criu.config), where it may be on.
@@ -134,7 +132,7 @@ func newCriuSession(o *CriuOpts, annotations map[string]string, create bool, log
 		{o.AutoDedup, &s.opts.AutoDedup}, {o.LazyPages, &s.opts.LazyPages},
 	} {
 		if b.on {
-			*b.opt = proto.Bool(true)
+			*b.opt = criu.Bool(true)
 		}
 	}
 	if o.ManageCgroupsMode != "" {
@@ -144,10 +142,10 @@ func newCriuSession(o *CriuOpts, annotations map[string]string, create bool, log
 	// nftables): criu 3.17's nftables lock dumps its own lock table with the namespace and
 	// a restore cannot remove it, so the restored container's network stays locked.
 	if empty != 0 {
-		s.opts.EmptyNs = proto.Uint32(empty)
+		s.opts.EmptyNs = criu.Uint32(empty)
 	}
 	if cf := criu.ConfigFile(annotations); cf != "" {
-		s.opts.ConfigFile = proto.String(cf)
+		s.opts.ConfigFile = criu.String(cf)
 	}
 	return s, nil
 }
@@ -159,7 +157,7 @@ func (s *criuSession) inherit(f *os.File) int32 {
 }
 
 // do runs one request; a failure carries the end of criu's log.
-func (s *criuSession) do(typ rpc.CriuReqType, started func(int) error, notify func(*rpc.CriuNotify, []int) error) error {
+func (s *criuSession) do(typ criu.ReqType, started func(int) error, notify func(*criu.Notify, []int) error) error {
 	_, err := criu.Do(s.path, &criu.Request{Type: typ, Opts: s.opts, Files: s.files, Started: started, Notify: notify, Stderr: os.Stderr})
 	if err != nil {
 		return fmt.Errorf("%w%s", err, logTail(filepath.Join(s.work, s.log)))
@@ -204,9 +202,9 @@ func (c *Container) Checkpoint(o *CheckpointOpts) error {
 		return fmt.Errorf("checkpoint container %q in status %s: %w", c.ID(), status, ErrNotRunning)
 	}
 	log := "dump.log"
-	typ := rpc.CriuReqType_DUMP
+	typ := criu.ReqDump
 	if o.PreDump {
-		log, typ = "pre-dump.log", rpc.CriuReqType_PRE_DUMP
+		log, typ = "pre-dump.log", criu.ReqPreDump
 	}
 	s, err := newCriuSession(&o.CriuOpts, c.state.Annotations, true, log)
 	if err != nil {
@@ -218,23 +216,23 @@ func (c *Container) Checkpoint(o *CheckpointOpts) error {
 		return fmt.Errorf("checkpoint container %q: %w", c.ID(), err)
 	}
 	opts := s.opts
-	opts.Pid = proto.Int32(int32(pid))
-	opts.Root = proto.String(c.state.Rootfs)
-	opts.LeaveRunning = proto.Bool(o.LeaveRunning || o.PreDump)
+	opts.Pid = criu.Int32(int32(pid))
+	opts.Root = criu.String(c.state.Rootfs)
+	opts.LeaveRunning = criu.Bool(o.LeaveRunning || o.PreDump)
 	// Memory changes are tracked for a later dump against this one (--parent-path).
-	opts.TrackMem = proto.Bool(o.PreDump || o.ParentPath != "")
+	opts.TrackMem = criu.Bool(o.PreDump || o.ParentPath != "")
 	if o.ParentPath != "" {
-		opts.ParentImg = proto.String(o.ParentPath)
+		opts.ParentImg = criu.String(o.ParentPath)
 	}
 	spec := c.state.Config
 	if spec.Process != nil && spec.Process.Terminal {
-		opts.OrphanPtsMaster = proto.Bool(true)
+		opts.OrphanPtsMaster = criu.Bool(true)
 	}
 	opts.External = bindMountExternals(spec, func(m *specs.Mount) string { return m.Destination })
 	if cg := c.state.Cgroup.Paths; cg["freezer"] != "" {
-		opts.FreezeCgroup = proto.String(cg["freezer"])
+		opts.FreezeCgroup = criu.String(cg["freezer"])
 	} else if cg[""] != "" {
-		opts.FreezeCgroup = proto.String(cg[""])
+		opts.FreezeCgroup = criu.String(cg[""])
 	}
 	if o.PageServer != "" {
 		ps, err := criu.PageServer(o.PageServer)
@@ -244,11 +242,11 @@ func (c *Container) Checkpoint(o *CheckpointOpts) error {
 		opts.Ps = ps
 	}
 	if o.StatusFd >= 0 {
-		opts.StatusFd = proto.Int32(int32(o.StatusFd))
+		opts.StatusFd = criu.Int32(int32(o.StatusFd))
 	}
 	// Action scripts need no answer from husk beyond consent: the network of the
 	// container is its own namespace, which criu locks itself.
-	accept := func(*rpc.CriuNotify, []int) error { return nil }
+	accept := func(*criu.Notify, []int) error { return nil }
 	if err := s.do(typ, nil, accept); err != nil {
 		return fmt.Errorf("checkpoint container %q: %w", c.ID(), err)
 	}

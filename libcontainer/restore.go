@@ -11,11 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/checkpoint-restore/go-criu/v7/rpc"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 
+	"github.com/husk-runtime/husk/libcontainer/criu"
 	"github.com/husk-runtime/husk/libcontainer/hooks"
 )
 
@@ -110,16 +109,16 @@ func Restore(o *RestoreOpts) (_ *Container, retErr error) {
 	}()
 
 	opts := s.opts
-	opts.Root = proto.String(criuRoot)
-	opts.RstSibling = proto.Bool(true)
+	opts.Root = criu.String(criuRoot)
+	opts.RstSibling = criu.Bool(true)
 	if o.LSMProfile != "" {
-		opts.LsmProfile = proto.String(o.LSMProfile)
+		opts.LsmProfile = criu.String(o.LSMProfile)
 	}
 	if o.LSMMountContext != "" {
-		opts.LsmMountContext = proto.String(o.LSMMountContext)
+		opts.LsmMountContext = criu.String(o.LSMMountContext)
 	}
 	if spec.Process.Terminal {
-		opts.OrphanPtsMaster = proto.Bool(true)
+		opts.OrphanPtsMaster = criu.Bool(true)
 	}
 	opts.External = bindMountExternals(spec, func(m *specs.Mount) string {
 		if filepath.IsAbs(m.Source) {
@@ -133,7 +132,7 @@ func Restore(o *RestoreOpts) (_ *Container, retErr error) {
 	stdio := []*os.File{stdioOr(o.Stdin, os.Stdin), stdioOr(o.Stdout, os.Stdout), stdioOr(o.Stderr, os.Stderr)}
 	for i, d := range descriptors {
 		if i < len(stdio) && strings.HasPrefix(d, "pipe:") {
-			opts.InheritFd = append(opts.InheritFd, &rpc.InheritFd{Key: proto.String(d), Fd: proto.Int32(s.inherit(stdio[i]))})
+			opts.InheritFd = append(opts.InheritFd, &criu.InheritFd{Key: criu.String(d), Fd: criu.Int32(s.inherit(stdio[i]))})
 		}
 	}
 	// criu joins the container's cgroups first, so what it restores is born in them, and
@@ -150,22 +149,22 @@ func Restore(o *RestoreOpts) (_ *Container, retErr error) {
 		return nil
 	}
 	pid := 0
-	notify := func(n *rpc.CriuNotify, fds []int) error {
+	notify := func(n *criu.Notify, fds []int) error {
 		defer closeFDs(fds)
-		switch n.GetScript() {
+		switch n.Script {
 		case "setup-namespaces":
 			// As at create: the namespaces exist, the container process has not run.
 			if spec.Hooks == nil {
 				return nil
 			}
 			hs := c.specState(Creating)
-			hs.Pid = int(n.GetPid())
+			hs.Pid = int(n.Pid)
 			if err := hooks.Run("prestart", spec.Hooks.Prestart, hs); err != nil {
 				return err
 			}
 			return hooks.Run("createRuntime", spec.Hooks.CreateRuntime, hs)
 		case "post-restore":
-			pid = int(n.GetPid())
+			pid = int(n.Pid)
 		case "orphan-pts-master":
 			if len(fds) != 1 {
 				return errors.New("no pty master from criu")
@@ -174,7 +173,7 @@ func Restore(o *RestoreOpts) (_ *Container, retErr error) {
 		}
 		return nil
 	}
-	if err := s.do(rpc.CriuReqType_RESTORE, started, notify); err != nil {
+	if err := s.do(criu.ReqRestore, started, notify); err != nil {
 		if pid > 0 {
 			_ = unix.Kill(pid, unix.SIGKILL)
 		}
@@ -235,7 +234,7 @@ func newContainerDir(root, id string) (*Container, error) {
 
 // addJoinedNamespaces tells criu to restore into the namespaces the config names by path
 // (it can join network, IPC and UTS namespaces), and records them for exec.
-func addJoinedNamespaces(opts *rpc.CriuOpts, spec *specs.Spec, st *State) error {
+func addJoinedNamespaces(opts *criu.Opts, spec *specs.Spec, st *State) error {
 	if spec.Linux == nil {
 		return nil
 	}
@@ -246,7 +245,7 @@ func addJoinedNamespaces(opts *rpc.CriuOpts, spec *specs.Spec, st *State) error 
 		t := nsTypes[ns.Type]
 		switch ns.Type {
 		case specs.NetworkNamespace, specs.IPCNamespace, specs.UTSNamespace:
-			opts.JoinNs = append(opts.JoinNs, &rpc.JoinNamespace{Ns: proto.String(t.name), NsFile: proto.String(ns.Path)})
+			opts.JoinNs = append(opts.JoinNs, &criu.JoinNamespace{Ns: criu.String(t.name), NsFile: criu.String(ns.Path)})
 			st.Namespaces[t.name] = ns.Path
 		default:
 			return fmt.Errorf("linux.namespaces[%d].path: criu cannot restore into an existing %s namespace", i, ns.Type)
@@ -256,20 +255,20 @@ func addJoinedNamespaces(opts *rpc.CriuOpts, spec *specs.Spec, st *State) error 
 }
 
 // cgroupRoots reads /proc/<pid>/cgroup into criu's cgroup roots, one per hierarchy.
-func cgroupRoots(pid int) ([]*rpc.CgroupRoot, error) {
+func cgroupRoots(pid int) ([]*criu.CgroupRoot, error) {
 	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/cgroup")
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var out []*rpc.CgroupRoot
+	var out []*criu.CgroupRoot
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		parts := strings.SplitN(sc.Text(), ":", 3)
 		if len(parts) != 3 {
 			continue
 		}
-		out = append(out, &rpc.CgroupRoot{Ctrl: proto.String(parts[1]), Path: proto.String(parts[2])})
+		out = append(out, &criu.CgroupRoot{Ctrl: criu.String(parts[1]), Path: criu.String(parts[2])})
 	}
 	return out, sc.Err()
 }

@@ -9,9 +9,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/checkpoint-restore/go-criu/v7/rpc"
 	"golang.org/x/sys/unix"
-	"google.golang.org/protobuf/proto"
 )
 
 // ErrNotFound means the criu binary is not installed (or not where --criu says).
@@ -28,8 +26,8 @@ func Find(path string) (string, error) {
 
 // Request is one call of `criu swrk`.
 type Request struct {
-	Type rpc.CriuReqType
-	Opts *rpc.CriuOpts
+	Type ReqType
+	Opts *Opts
 	// Files are inherited by criu; Opts names them by FD(i) where criu opens them itself
 	// (inherit_fd). Options it opens through /proc/<caller>/fd (images_dir_fd,
 	// work_dir_fd, status_fd) take the caller's own fd numbers.
@@ -40,7 +38,7 @@ type Request struct {
 	// Notify, when set, is called at each action script ("pre-dump", "post-restore" ...),
 	// with the fds that came with it (the caller owns them); an error aborts the request.
 	// Without it, action scripts are not asked for.
-	Notify func(n *rpc.CriuNotify, fds []int) error
+	Notify func(n *Notify, fds []int) error
 	// Stderr receives criu's own output (its log goes to Opts.LogFile in the work dir).
 	Stderr io.Writer
 }
@@ -50,7 +48,7 @@ func FD(i int) int32 { return int32(4 + i) }
 
 // Do runs r and returns criu's final answer. A refusal comes back as an error holding
 // criu's message and errno.
-func Do(criuPath string, r *Request) (_ *rpc.CriuResp, retErr error) {
+func Do(criuPath string, r *Request) (_ *Resp, retErr error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, os.NewSyscallError("socketpair", err)
@@ -74,7 +72,7 @@ func Do(criuPath string, r *Request) (_ *rpc.CriuResp, retErr error) {
 		werr := cmd.Wait()
 		// After a pre-dump criu waits for the dump that should follow on the same
 		// socket; husk's pre-dump is a command of its own, so criu's exit is no verdict.
-		if retErr == nil && werr != nil && r.Type != rpc.CriuReqType_PRE_DUMP {
+		if retErr == nil && werr != nil && r.Type != ReqPreDump {
 			retErr = fmt.Errorf("criu: %w", werr)
 		}
 	}()
@@ -86,51 +84,47 @@ func Do(criuPath string, r *Request) (_ *rpc.CriuResp, retErr error) {
 	}
 	opts := r.Opts
 	if r.Notify != nil {
-		opts.NotifyScripts = proto.Bool(true)
+		opts.NotifyScripts = Bool(true)
 	}
 	typ := r.Type
-	req := &rpc.CriuReq{Type: &typ, Opts: opts}
+	req := &Req{Type: typ, Opts: opts}
 	for {
 		resp, rfds, err := roundTrip(ours, req)
 		if err != nil {
 			return nil, err
 		}
-		if !resp.GetSuccess() {
+		if !resp.Success {
 			closeAll(rfds)
-			msg := resp.GetCrErrmsg()
+			msg := resp.CrErrmsg
 			if msg == "" {
 				msg = "failed"
 			}
-			if e := resp.GetCrErrno(); e != 0 {
+			if e := resp.CrErrno; e != 0 {
 				return resp, fmt.Errorf("criu %s: %s: %w", strings.ToLower(typ.String()), msg, unix.Errno(e))
 			}
 			return resp, fmt.Errorf("criu %s: %s", strings.ToLower(typ.String()), msg)
 		}
-		if resp.GetType() != rpc.CriuReqType_NOTIFY {
+		if resp.Type != ReqNotify || resp.Notify == nil {
 			closeAll(rfds)
-			if resp.GetType() != typ {
-				return resp, fmt.Errorf("criu %s: answered with %s", strings.ToLower(typ.String()), resp.GetType())
+			if resp.Type != typ {
+				return resp, fmt.Errorf("criu %s: answered with %s", strings.ToLower(typ.String()), resp.Type)
 			}
 			return resp, nil
 		}
 		if r.Notify == nil {
 			closeAll(rfds)
-			return resp, fmt.Errorf("criu %s: unexpected notification %q", strings.ToLower(typ.String()), resp.GetNotify().GetScript())
+			return resp, fmt.Errorf("criu %s: unexpected notification %q", strings.ToLower(typ.String()), resp.Notify.Script)
 		}
-		if err := r.Notify(resp.GetNotify(), rfds); err != nil {
-			return resp, fmt.Errorf("criu %s: action %q: %w", strings.ToLower(typ.String()), resp.GetNotify().GetScript(), err)
+		if err := r.Notify(resp.Notify, rfds); err != nil {
+			return resp, fmt.Errorf("criu %s: action %q: %w", strings.ToLower(typ.String()), resp.Notify.Script, err)
 		}
-		nt := rpc.CriuReqType_NOTIFY
-		req = &rpc.CriuReq{Type: &nt, NotifySuccess: proto.Bool(true)}
+		req = &Req{Type: ReqNotify, NotifySuccess: Bool(true)}
 	}
 }
 
 // roundTrip sends req and reads one answer, with any fds attached to it.
-func roundTrip(sock *os.File, req *rpc.CriuReq) (*rpc.CriuResp, []int, error) {
-	b, err := proto.Marshal(req)
-	if err != nil {
-		return nil, nil, fmt.Errorf("encode criu request: %w", err)
-	}
+func roundTrip(sock *os.File, req *Req) (*Resp, []int, error) {
+	b := req.Marshal()
 	fd := int(sock.Fd())
 	if err := unix.Sendmsg(fd, b, nil, nil, 0); err != nil {
 		return nil, nil, fmt.Errorf("send criu request: %w", os.NewSyscallError("sendmsg", err))
@@ -138,6 +132,7 @@ func roundTrip(sock *os.File, req *rpc.CriuReq) (*rpc.CriuResp, []int, error) {
 	buf := make([]byte, 64<<10)
 	oob := make([]byte, unix.CmsgSpace(4*8))
 	var n, oobn int
+	var err error
 	for {
 		n, oobn, _, _, err = unix.Recvmsg(fd, buf, oob, unix.MSG_CMSG_CLOEXEC)
 		if err != unix.EINTR {
@@ -161,8 +156,8 @@ func roundTrip(sock *os.File, req *rpc.CriuReq) (*rpc.CriuResp, []int, error) {
 			}
 		}
 	}
-	resp := &rpc.CriuResp{}
-	if err := proto.Unmarshal(buf[:n], resp); err != nil {
+	resp := &Resp{}
+	if err := resp.Unmarshal(buf[:n]); err != nil {
 		closeAll(fds)
 		return nil, nil, fmt.Errorf("decode criu answer: %w", err)
 	}
@@ -196,16 +191,16 @@ func ConfigFile(annotations map[string]string) string {
 }
 
 // CgroupMode parses --manage-cgroups-mode ("" is soft, criu's own default).
-func CgroupMode(s string) (rpc.CriuCgMode, error) {
+func CgroupMode(s string) (CgMode, error) {
 	switch s {
 	case "", "soft":
-		return rpc.CriuCgMode_SOFT, nil
+		return CgSoft, nil
 	case "full":
-		return rpc.CriuCgMode_FULL, nil
+		return CgFull, nil
 	case "strict":
-		return rpc.CriuCgMode_STRICT, nil
+		return CgStrict, nil
 	case "ignore":
-		return rpc.CriuCgMode_IGNORE, nil
+		return CgIgnore, nil
 	}
 	return 0, fmt.Errorf("--manage-cgroups-mode %q: must be soft, full, strict or ignore", s)
 }
@@ -226,7 +221,7 @@ func EmptyNSFlags(names []string) (uint32, error) {
 }
 
 // PageServer parses --page-server "address:port".
-func PageServer(s string) (*rpc.CriuPageServerInfo, error) {
+func PageServer(s string) (*PageServerInfo, error) {
 	i := strings.LastIndex(s, ":")
 	if i <= 0 {
 		return nil, fmt.Errorf("--page-server %q: want address:port", s)
@@ -235,5 +230,5 @@ func PageServer(s string) (*rpc.CriuPageServerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--page-server %q: port: %w", s, err)
 	}
-	return &rpc.CriuPageServerInfo{Address: proto.String(strings.Trim(s[:i], "[]")), Port: proto.Int32(int32(port))}, nil
+	return &PageServerInfo{Address: String(strings.Trim(s[:i], "[]")), Port: Int32(int32(port))}, nil
 }

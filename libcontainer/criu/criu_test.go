@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/checkpoint-restore/go-criu/v7/rpc"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -50,9 +48,9 @@ func TestFindMissing(t *testing.T) {
 
 func fmtHex(f uint32) string { return fmt.Sprintf("%#x", f) }
 
-func psString(p *rpc.CriuPageServerInfo) string {
-	if p == nil {
+func psString(p *PageServerInfo) string {
+	if p == nil || p.Address == nil || p.Port == nil {
 		return ""
 	}
-	return fmt.Sprintf("%s %d", p.GetAddress(), p.GetPort())
+	return fmt.Sprintf("%s %d", *p.Address, *p.Port)
 }
