@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -69,14 +68,31 @@ func (s *State) Hooks() *specs.Hooks {
 	return s.hooks
 }
 
-var idRegexp = regexp.MustCompile(`^[\w+-][\w+.-]*$`)
+// validID reports whether id matches runc's pattern ^[\w+-][\w+.-]*$ (ASCII letters, digits,
+// "_", "+", "-", and "." after the first byte). A loop: a regexp compiled at package init
+// would cost every husk command.
+func validID(id string) bool {
+	if id == "" {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_', c == '+', c == '-':
+		case c == '.' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateID checks a container ID against runc's rule; it keeps IDs usable as one path
 // element (no "/", "..", NUL or control characters).
 func ValidateID(id string) error {
 	// The pattern admits neither "/" nor a leading ".", so an ID is always one path element
 	// and never "." or "..".
-	if len(id) > 1024 || !idRegexp.MatchString(id) {
+	if len(id) > 1024 || !validID(id) {
 		return fmt.Errorf("%w: %q", ErrInvalidID, id)
 	}
 	return nil

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,19 @@ import (
 
 	"github.com/husk-runtime/husk/libcontainer/cgroups"
 )
+
+// FuzzValidID checks the hand-written matcher against runc's pattern.
+func FuzzValidID(f *testing.F) {
+	re := regexp.MustCompile(`^[\w+-][\w+.-]*$`)
+	for _, s := range []string{"a", ".a", "a.b", "-", "+x", "a/b", "..", "a\nb", "ä", "A_1+-."} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := validID(s), re.MatchString(s); got != want {
+			t.Errorf("validID(%q) = %v, the pattern says %v", s, got, want)
+		}
+	})
+}
 
 func TestValidateID(t *testing.T) {
 	tests := []struct {

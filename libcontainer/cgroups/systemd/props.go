@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	sd "github.com/coreos/go-systemd/v22/dbus"
 	"github.com/godbus/dbus/v5"
@@ -38,7 +39,8 @@ type PropOptions struct {
 	DeviceName func(typ byte, major int64) (string, bool)
 }
 
-var propNameRe = regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`)
+// propNameRe is compiled on first use: not every husk command talks to systemd.
+var propNameRe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][A-Za-z0-9]*$`) })
 
 func prop(name string, v any) sd.Property { return sd.Property{Name: name, Value: dbus.MakeVariant(v)} }
 
@@ -269,7 +271,7 @@ func annotationProps(annotations map[string]string) ([]sd.Property, error) {
 	var out []sd.Property
 	for _, k := range keys {
 		name := strings.TrimPrefix(k, AnnotationPrefix)
-		if !propNameRe.MatchString(name) {
+		if !propNameRe().MatchString(name) {
 			return nil, fmt.Errorf("annotation %q: %q is not a systemd property name", k, name)
 		}
 		v, err := dbus.ParseVariant(annotations[k], dbus.Signature{})

@@ -280,3 +280,14 @@ func TestRemoveDirsKeepsSiblings(t *testing.T) {
 		t.Error("parent left after its last container")
 	}
 }
+
+func TestValidPageSize(t *testing.T) {
+	for s, want := range map[string]bool{
+		"64KB": true, "2MB": true, "1GB": true, "10MB": true, "1024KB": true,
+		"2M": false, "02MB": false, "MB": false, "2xMB": false, "2TB": false, "": false, "0KB": false, "2mb": false,
+	} {
+		if got := validPageSize(s); got != want {
+			t.Errorf("validPageSize(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

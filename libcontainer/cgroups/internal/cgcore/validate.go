@@ -3,7 +3,6 @@ package cgcore
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,7 +21,19 @@ const (
 
 func (v Version) String() string { return fmt.Sprintf("cgroup v%d", int(v)) }
 
-var pageSizeRe = regexp.MustCompile(`^[1-9][0-9]*[KMG]B$`)
+// validPageSize reports whether s looks like ^[1-9][0-9]*[KMG]B$ ("64KB", "2MB", "1GB").
+func validPageSize(s string) bool {
+	n := len(s)
+	if n < 3 || s[n-1] != 'B' || strings.IndexByte("KMG", s[n-2]) < 0 || s[0] < '1' || s[0] > '9' {
+		return false
+	}
+	for i := 1; i < n-2; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
 
 // Validate checks r for version v before anything is written, so that Set
 // is all or nothing where the kernel allows. Every problem is reported, each
@@ -150,7 +161,7 @@ func Validate(r *specs.LinuxResources, v Version) error {
 		}
 	}
 	for i, h := range r.HugepageLimits {
-		if !pageSizeRe.MatchString(h.Pagesize) {
+		if !validPageSize(h.Pagesize) {
 			bad(fmt.Sprintf("hugepageLimits[%d].pageSize", i), "must look like 64KB, 2MB or 1GB, got %q", h.Pagesize)
 		}
 	}
