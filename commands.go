@@ -56,13 +56,13 @@ func loadContainerBrief(c *cli.Context) (*libcontainer.Container, error) {
 	return libcontainer.LoadBrief(root(c), id, true)
 }
 
-// loadBundle reads and validates <bundle>/config.json.
 // bundle is a loaded and validated bundle.
 type bundle struct {
 	dir  string      // absolute path
 	spec *specs.Spec // its config.json
 }
 
+// loadBundle reads and validates <bundle>/config.json.
 func loadBundle(c *cli.Context) (*bundle, error) {
 	dir := c.String("bundle")
 	if dir == "" {

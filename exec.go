@@ -53,7 +53,11 @@ var execCommand = &cli.Command{
 }
 
 func execAction(c *cli.Context) (int, error) {
-	ctr, err := loadContainer(c)
+	id, err := containerID(c)
+	if err != nil {
+		return 0, err
+	}
+	ctr, err := libcontainer.LoadForExec(root(c), id)
 	if err != nil {
 		return 0, err
 	}

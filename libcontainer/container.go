@@ -46,6 +46,12 @@ func LoadBrief(root, id string, locked bool) (*Container, error) {
 	return load(root, id, locked, loadBriefState)
 }
 
+// LoadForExec is Load for `husk exec`: the state's Config holds only the parts exec uses
+// (execConfig) and the state cannot be saved, which spares decoding the rest of the config.
+func LoadForExec(root, id string) (*Container, error) {
+	return load(root, id, true, loadExecState)
+}
+
 func load(root, id string, locked bool, read func(string) (*State, error)) (*Container, error) {
 	if err := ValidateID(id); err != nil {
 		return nil, err

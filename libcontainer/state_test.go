@@ -373,3 +373,46 @@ func FuzzDecodeBriefState(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) { sameBrief(t, data) })
 }
+
+// TestExecState: exec's state holds every part of the config it uses, as the full state has
+// them, and cannot be saved.
+func TestExecState(t *testing.T) {
+	want := testState()
+	want.Config.Process.Env = []string{"PATH=/bin"}
+	want.Config.Linux = &specs.Linux{
+		CgroupsPath:  "x",
+		Namespaces:   []specs.LinuxNamespace{{Type: specs.PIDNamespace}, {Type: specs.NetworkNamespace, Path: "/proc/1/ns/net"}},
+		UIDMappings:  []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}},
+		GIDMappings:  []specs.LinuxIDMapping{{ContainerID: 0, HostID: 1000, Size: 1}},
+		Seccomp:      &specs.LinuxSeccomp{DefaultAction: specs.ActErrno, ListenerPath: "/run/agent.sock"},
+		Personality:  &specs.LinuxPersonality{Domain: specs.PerLinux32},
+		MemoryPolicy: &specs.LinuxMemoryPolicy{Mode: specs.MpolBind, Nodes: "0"},
+		IntelRdt:     &specs.LinuxIntelRdt{ClosID: "c"},
+		MaskedPaths:  []string{"/proc/kcore"}, // not exec's: left out
+	}
+	dir := t.TempDir()
+	if err := saveState(dir, want); err != nil {
+		t.Fatal(err)
+	}
+	got, err := loadExecState(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, wl := got.Config.Linux, want.Config.Linux
+	if !reflect.DeepEqual(got.Config.Process, want.Config.Process) || !reflect.DeepEqual(got.Config.Hooks, want.Config.Hooks) ||
+		!reflect.DeepEqual(l.Namespaces, wl.Namespaces) || !reflect.DeepEqual(l.UIDMappings, wl.UIDMappings) ||
+		!reflect.DeepEqual(l.GIDMappings, wl.GIDMappings) || !reflect.DeepEqual(l.Seccomp, wl.Seccomp) ||
+		!reflect.DeepEqual(l.Personality, wl.Personality) || !reflect.DeepEqual(l.MemoryPolicy, wl.MemoryPolicy) ||
+		!reflect.DeepEqual(l.IntelRdt, wl.IntelRdt) {
+		t.Errorf("exec state config: got %+v / %+v, want %+v / %+v", got.Config, l, want.Config, wl)
+	}
+	if l.MaskedPaths != nil || l.CgroupsPath != "" {
+		t.Errorf("exec state decoded more than exec uses: %+v", l)
+	}
+	if got.Pid != want.Pid || !reflect.DeepEqual(got.Namespaces, want.Namespaces) || !reflect.DeepEqual(got.Cgroup, want.Cgroup) {
+		t.Errorf("exec state: got %+v, want %+v", got, want)
+	}
+	if err := saveState(dir, got); err == nil {
+		t.Error("saveState of an exec state: got nil, want an error")
+	}
+}
