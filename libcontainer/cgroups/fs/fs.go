@@ -301,16 +301,17 @@ func (m *Manager) Destroy() error {
 	var errs []error
 	if d := m.procsDir(); d != "" && m.Exists() {
 		if pids, err := cgcore.ReadProcs(d); err == nil && len(pids) > 0 {
+			// A frozen cgroup's processes cannot die: thaw first. Without processes
+			// there is nothing to thaw (an empty frozen cgroup can be removed).
+			if m.state.Paths["freezer"] != "" {
+				_ = m.Thaw()
+			}
 			if err := m.Kill(unix.SIGKILL); err != nil {
 				errs = append(errs, err)
 			}
 			if err := cgcore.WaitEmpty(d, 5*time.Second); err != nil {
 				errs = append(errs, err)
 			}
-		}
-		// A frozen cgroup's processes cannot die.
-		if m.state.Paths["freezer"] != "" {
-			_ = m.Thaw()
 		}
 	}
 	if err := cgcore.RemoveDirs(m.state.Created); err != nil {
