@@ -27,6 +27,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#ifndef FSCONFIG_CMD_CREATE
+#include <linux/mount.h> /* libcs without the new mount API (musl) */
+#endif
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
