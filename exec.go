@@ -80,7 +80,10 @@ func execAction(c *cli.Context) (int, error) {
 	var sigs *signalForwarder
 	if !detach {
 		_ = unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-		sigs = startSignalForwarder()
+		if sigs, err = startSignalForwarder(); err != nil {
+			ctr.Close()
+			return 0, err
+		}
 	}
 	pid, err := ctr.Exec(&libcontainer.ExecOpts{
 		Process: p, ConsoleSocket: sock, PidFile: c.String("pid-file"),

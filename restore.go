@@ -65,7 +65,11 @@ container's init, as "husk run" does, and deletes the container when it exits.`,
 		if detach {
 			return nil
 		}
-		code := startSignalForwarder().forwardAndWait(pid, nil)
+		sigs, err := startSignalForwarder()
+		if err != nil {
+			return err
+		}
+		code := sigs.forwardAndWait(pid, nil)
 		if ctr, err := loadContainer(c); err == nil {
 			_ = ctr.Destroy(true)
 			ctr.Close()

@@ -25,7 +25,9 @@ var runCommand = &cli.Command{
 		}
 		var sigs *signalForwarder
 		if !detach {
-			sigs = startSignalForwarder()
+			if sigs, err = startSignalForwarder(); err != nil {
+				return err
+			}
 		}
 		var tty *ttyProxy
 		b, err := loadBundle(c)

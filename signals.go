@@ -1,30 +1,30 @@
 package main
 
 import (
-	"os"
-	"os/signal"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/libcontainer/sigrelay"
 )
 
 // signalForwarder collects the signals husk receives while it waits for a container process,
-// to pass them on (forwardAndWait). Registering for every signal costs the Go runtime a round
-// trip to its signal-mask thread per signal, about 2 ms for all of them: it is done in the
-// background while the container is being created, and never undone (signal.Stop would cost
-// as much again), as husk exits once the process is gone.
-type signalForwarder struct{ c chan os.Signal }
+// to pass them on (forwardAndWait), as runc forwards them all. It catches them with a
+// sigrelay.Relay, not os/signal, whose registration of every signal costs about 1.5 ms.
+type signalForwarder struct{ relay *sigrelay.Relay }
 
-// startSignalForwarder begins registering for every signal, as runc forwards them all.
-func startSignalForwarder() *signalForwarder {
-	f := &signalForwarder{c: make(chan os.Signal, 64)}
-	go signal.Notify(f.c)
-	return f
+// startSignalForwarder starts catching signals: from here on a SIGTERM or SIGINT no longer
+// ends husk but waits to be passed on.
+func startSignalForwarder() (*signalForwarder, error) {
+	r, err := sigrelay.Start()
+	if err != nil {
+		return nil, err
+	}
+	return &signalForwarder{relay: r}, nil
 }
 
 // forwardAndWait forwards the signals husk receives to pid and waits for pid (our child) to
 // exit, returning its exit code. tty, if set, is resized on SIGWINCH.
 func (f *signalForwarder) forwardAndWait(pid int, tty *ttyProxy) int {
-	sigc := f.c
+	sigc := f.relay.Signals()
 	done := make(chan int, 1)
 	go func() {
 		var ws unix.WaitStatus
@@ -45,11 +45,10 @@ func (f *signalForwarder) forwardAndWait(pid int, tty *ttyProxy) int {
 		select {
 		case code := <-done:
 			return code
-		case s := <-sigc:
-			sig := s.(unix.Signal)
+		case sig := <-sigc:
 			switch sig {
-			case unix.SIGCHLD, unix.SIGURG, unix.SIGPIPE:
-				// SIGURG is the Go runtime's own preemption signal.
+			case unix.SIGPIPE:
+				// husk's own broken pipe, not the container's business.
 			case unix.SIGWINCH:
 				if tty != nil {
 					tty.Resize()

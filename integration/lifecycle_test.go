@@ -171,37 +171,36 @@ func TestList(t *testing.T) {
 	}
 }
 
-// TestRunForwardsSignals: a signal sent to a foreground `run` (or `exec`) reaches the
-// container's process, as with runc: here SIGTERM and SIGUSR1, each trapped into an exit code.
+// TestRunForwardsSignals: a signal sent to a foreground `run` or `exec` reaches the
+// container's process, as with runc: here SIGTERM, SIGUSR1, SIGHUP and a real-time signal,
+// each trapped into an exit code. Signals whose default effect would end husk itself are
+// the point: husk must survive them and pass them on.
 func TestRunForwardsSignals(t *testing.T) {
 	testutil.RequireRoot(t)
-	script := `trap "exit 42" TERM; trap "exit 43" USR1; touch /tmp/ready; while :; do sleep 0.05; done`
-	for _, c := range []struct {
+	script := `trap "exit 42" TERM; trap "exit 43" USR1; trap "exit 44" HUP; trap "exit 45" 40; ` +
+		`touch /tmp/ready$1; while :; do sleep 0.05; done`
+	cases := []struct {
 		sig  unix.Signal
 		want int
-	}{{unix.SIGTERM, 42}, {unix.SIGUSR1, 43}} {
-		b := testutil.NewBundle(t, func(s *specs.Spec) {
-			s.Process.Args = []string{"/bin/sh", "-c", script}
-			s.Root.Readonly = false
-		})
-		cmd := exec.Command(testutil.Runtime(), append(append([]string{"--root", b.Root}, b.GlobalArgs...), "run", "--bundle", b.Dir, b.ID)...)
+	}{{unix.SIGTERM, 42}, {unix.SIGUSR1, 43}, {unix.SIGHUP, 44}, {unix.Signal(40), 45}}
+	send := func(t *testing.T, b *testutil.Bundle, cmd *exec.Cmd, ready string, sig unix.Signal, want int) {
+		t.Helper()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		ready := filepath.Join(b.Dir, "rootfs", "tmp", "ready")
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			if _, err := os.Stat(ready); err == nil {
+			if _, err := os.Stat(filepath.Join(b.Dir, "rootfs", "tmp", ready)); err == nil {
 				break
 			}
 			if time.Now().After(deadline) {
 				_ = cmd.Process.Kill()
 				_ = cmd.Wait()
-				t.Fatalf("%v: container never got ready", c.sig)
+				t.Fatalf("%v: the container's process never got ready", sig)
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
-		if err := cmd.Process.Signal(c.sig); err != nil {
+		if err := cmd.Process.Signal(sig); err != nil {
 			t.Fatal(err)
 		}
 		err := cmd.Wait()
@@ -209,8 +208,28 @@ func TestRunForwardsSignals(t *testing.T) {
 		if ee, ok := err.(*exec.ExitError); ok {
 			code = ee.ExitCode()
 		}
-		if code != c.want {
-			t.Errorf("%v to `run`: exit %d (%v), want %d from the container's trap", c.sig, code, err, c.want)
+		if code != want {
+			t.Errorf("%v to `%s`: exit %d (%v), want %d from the process's trap", sig, cmd.Args[3+len(b.GlobalArgs)], code, err, want)
 		}
+	}
+	husk := func(b *testutil.Bundle, args ...string) *exec.Cmd {
+		return exec.Command(testutil.Runtime(), append(append([]string{"--root", b.Root}, b.GlobalArgs...), args...)...)
+	}
+	for _, c := range cases {
+		b := testutil.NewBundle(t, func(s *specs.Spec) {
+			s.Process.Args = []string{"/bin/sh", "-c", script, "sh", "-run"}
+			s.Root.Readonly = false
+		})
+		send(t, b, husk(b, "run", "--bundle", b.Dir, b.ID), "ready-run", c.sig, c.want)
+	}
+	b := testutil.NewBundle(t, func(s *specs.Spec) {
+		s.Process.Args = []string{"/probe", "sleep", "60"}
+		s.Root.Readonly = false
+	})
+	b.Create()
+	b.MustHusk("start", b.ID)
+	for i, c := range cases {
+		tag := "-exec" + strconv.Itoa(i)
+		send(t, b, husk(b, "exec", b.ID, "/bin/sh", "-c", script, "sh", tag), "ready"+tag, c.sig, c.want)
 	}
 }
