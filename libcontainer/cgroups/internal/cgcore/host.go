@@ -2,6 +2,7 @@ package cgcore
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -49,12 +50,7 @@ func DetectHost() (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read cgroup mounts: %w", err)
 	}
-	f, err := os.Open("/proc/self/cgroup")
-	if err != nil {
-		return nil, fmt.Errorf("read own cgroup: %w", err)
-	}
-	defer f.Close()
-	own, err := ParseProcCgroup(f)
+	own, err := ProcCgroup(os.Getpid())
 	if err != nil {
 		return nil, fmt.Errorf("read own cgroup: %w", err)
 	}
@@ -134,12 +130,11 @@ func ParseProcCgroup(r io.Reader) (map[string]string, error) {
 // ProcCgroup reads /proc/<pid>/cgroup.
 func ProcCgroup(pid int) (map[string]string, error) {
 	p := fmt.Sprintf("/proc/%d/cgroup", pid)
-	f, err := os.Open(p)
+	b, err := readRaw(p)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", p, bareErr(err))
+		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
-	defer f.Close()
-	m, err := ParseProcCgroup(f)
+	m, err := ParseProcCgroup(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", p, err)
 	}
