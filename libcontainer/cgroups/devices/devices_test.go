@@ -1,13 +1,11 @@
 package devices
 
 import (
-	"encoding/binary"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/cilium/ebpf/asm"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
@@ -40,35 +38,6 @@ func TestFromSpecAndString(t *testing.T) {
 				t.Fatalf("got: %v, %v; want: %q", rules, err, tc.want)
 			}
 		})
-	}
-}
-
-func TestProgram(t *testing.T) {
-	spec := append([]specs.LinuxDeviceCgroup{{Allow: false, Access: "rwm"}}, DefaultAllowList()...)
-	rules, err := FromSpec(spec)
-	if err != nil {
-		t.Fatal(err)
-	}
-	insns, err := Program(rules)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The leading deny-all is tested last and always matches: the program
-	// ends with "return 0" and has no unreachable default after it.
-	n := len(insns)
-	if insns[n-1].OpCode != asm.Return().OpCode || insns[n-2].Constant != 0 {
-		t.Errorf("program does not end in return 0: %v", insns[n-2:])
-	}
-	if err := insns.Marshal(new(strings.Builder), binary.LittleEndian); err != nil {
-		t.Errorf("marshal: %v", err)
-	}
-	// Without a catch-all the default verdict is deny.
-	only, _ := Program([]Rule{{Allow: true, Type: 'c', Major: 1, Minor: 3, Access: "r"}})
-	if last := only[len(only)-2]; last.Constant != 0 || last.Symbol() == "" {
-		t.Errorf("default verdict: got %v", last)
-	}
-	if _, err := Program([]Rule{{Allow: true, Type: 'x'}}); err == nil {
-		t.Error("unknown type: got nil error")
 	}
 }
 

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/asm"
-	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,54 +39,48 @@ func accessBits(s string) int32 {
 // An allow rule matches when every requested access is among its own; a
 // deny rule when any requested access is. A request no rule matches is
 // denied.
-func Program(rules []Rule) (asm.Instructions, error) {
-	insns := asm.Instructions{
-		asm.LoadMem(asm.R2, asm.R1, 0, asm.Word), // access_type
-		asm.Mov.Reg(asm.R3, asm.R2),
-		asm.RSh.Imm(asm.R3, 16),                  // R3 = access
-		asm.And.Imm(asm.R2, 0xffff),              // R2 = type
-		asm.LoadMem(asm.R4, asm.R1, 4, asm.Word), // major
-		asm.LoadMem(asm.R5, asm.R1, 8, asm.Word), // minor
+func Program(rules []Rule) ([]Insn, error) {
+	insns := []Insn{
+		ldxW(r2, r1, 0), // access_type
+		movReg(r3, r2),
+		aluImm(unix.BPF_RSH, r3, 16),     // R3 = access
+		aluImm(unix.BPF_AND, r2, 0xffff), // R2 = type
+		ldxW(r4, r1, 4),                  // major
+		ldxW(r5, r1, 8),                  // minor
 	}
-	label := func(i int) string { return fmt.Sprintf("rule_%d", i) }
-	n := 0
 	for i := len(rules) - 1; i >= 0; i-- {
 		r := rules[i]
-		next := label(n + 1)
-		var block asm.Instructions
+		// The tests of a rule jump to its end, where the next rule starts,
+		// when the request does not match; Program patches their offsets
+		// once the block is whole.
+		var block []Insn
 		switch r.Type {
 		case 'a':
 		case 'b':
-			block = append(block, asm.JNE.Imm(asm.R2, devcgBlock, next))
+			block = append(block, jmpImm(unix.BPF_JNE, r2, devcgBlock))
 		case 'c':
-			block = append(block, asm.JNE.Imm(asm.R2, devcgChar, next))
+			block = append(block, jmpImm(unix.BPF_JNE, r2, devcgChar))
 		default:
 			return nil, fmt.Errorf("device rule %q: unknown type %q", r, r.Type)
 		}
 		for _, m := range []struct {
-			reg asm.Register
+			reg uint8
 			val int64
-		}{{asm.R4, r.Major}, {asm.R5, r.Minor}} {
+		}{{r4, r.Major}, {r5, r.Minor}} {
 			if m.val < 0 {
 				continue
 			}
 			if m.val > math.MaxInt32 {
 				return nil, fmt.Errorf("device rule %q: number %d out of range", r, m.val)
 			}
-			block = append(block, asm.JNE.Imm(m.reg, int32(m.val), next))
+			block = append(block, jmpImm(unix.BPF_JNE, m.reg, int32(m.val)))
 		}
 		bits := accessBits(r.Access)
 		if bits != accMknod|accRead|accWrite {
 			if r.Allow {
-				block = append(block,
-					asm.Mov.Reg(asm.R6, asm.R3),
-					asm.And.Imm(asm.R6, ^bits&0x7),
-					asm.JNE.Imm(asm.R6, 0, next))
+				block = append(block, movReg(r6, r3), aluImm(unix.BPF_AND, r6, ^bits&0x7), jmpImm(unix.BPF_JNE, r6, 0))
 			} else {
-				block = append(block,
-					asm.Mov.Reg(asm.R6, asm.R3),
-					asm.And.Imm(asm.R6, bits),
-					asm.JEq.Imm(asm.R6, 0, next))
+				block = append(block, movReg(r6, r3), aluImm(unix.BPF_AND, r6, bits), jmpImm(unix.BPF_JEQ, r6, 0))
 			}
 		}
 		verdict := int32(0)
@@ -97,38 +88,39 @@ func Program(rules []Rule) (asm.Instructions, error) {
 			verdict = 1
 		}
 		unconditional := len(block) == 0
-		block = append(block, asm.Mov.Imm(asm.R0, verdict), asm.Return())
-		block[0] = block[0].WithSymbol(label(n))
+		block = append(block, movImm(r0, verdict), exit())
+		for j := range block {
+			if block[j].isJump() {
+				block[j].Off = int16(len(block) - j - 1)
+			}
+		}
+		if len(insns)+len(block) > math.MaxInt16 {
+			return nil, fmt.Errorf("device rules: %d rules make too long a program", len(rules))
+		}
 		insns = append(insns, block...)
-		n++
 		if unconditional {
 			// Every request stops here; the verifier rejects the
 			// unreachable rest.
 			return insns, nil
 		}
 	}
-	insns = append(insns, asm.Mov.Imm(asm.R0, 0).WithSymbol(label(n)), asm.Return())
-	return insns, nil
+	return append(insns, movImm(r0, 0), exit()), nil
 }
 
 // AttachV2 loads the program for rules and attaches it to the cgroup v2
 // directory dir with BPF_F_ALLOW_MULTI, then detaches the device programs
 // that were attached before, so that there is no moment without a filter.
 // The attachment outlives this process (it is not a bpf_link).
-func AttachV2(dir string, rules []Rule) (retErr error) {
+func AttachV2(dir string, rules []Rule) error {
 	insns, err := Program(rules)
 	if err != nil {
 		return err
 	}
-	prog, err := ebpf.NewProgramWithOptions(&ebpf.ProgramSpec{
-		Type:         ebpf.CGroupDevice,
-		License:      "Apache",
-		Instructions: insns,
-	}, ebpf.ProgramOptions{})
+	prog, err := loadProgram(insns)
 	if err != nil {
 		return fmt.Errorf("load device filter for %s: %w", dir, err)
 	}
-	defer prog.Close()
+	defer unix.Close(prog)
 
 	fd, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -136,20 +128,13 @@ func AttachV2(dir string, rules []Rule) (retErr error) {
 	}
 	defer unix.Close(fd)
 
-	var old []ebpf.ProgramID
-	if res, err := link.QueryPrograms(link.QueryOptions{Target: fd, Attach: ebpf.AttachCGroupDevice}); err == nil {
-		for _, p := range res.Programs {
-			old = append(old, p.ID)
-		}
-	}
-	if err := link.RawAttachProgram(link.RawAttachProgramOptions{
-		Target: fd, Program: prog, Attach: ebpf.AttachCGroupDevice, Flags: unix.BPF_F_ALLOW_MULTI,
-	}); err != nil {
+	old, _ := queryPrograms(fd) // none can be listed: nothing to replace
+	if err := attachProgram(fd, prog); err != nil {
 		return fmt.Errorf("attach device filter to %s: %w", dir, err)
 	}
 	var errs []error
 	for _, id := range old {
-		p, err := ebpf.NewProgramFromID(id)
+		p, err := programByID(id)
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) {
 				continue
@@ -157,8 +142,8 @@ func AttachV2(dir string, rules []Rule) (retErr error) {
 			errs = append(errs, fmt.Errorf("open old device filter %d on %s: %w", id, dir, err))
 			continue
 		}
-		err = link.RawDetachProgram(link.RawDetachProgramOptions{Target: fd, Program: p, Attach: ebpf.AttachCGroupDevice})
-		p.Close()
+		err = detachProgram(fd, p)
+		unix.Close(p)
 		if err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, fmt.Errorf("detach old device filter %d from %s: %w", id, dir, err))
 		}
