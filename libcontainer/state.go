@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/husk-runtime/husk/libcontainer/cgroups"
+	"github.com/husk-runtime/husk/spec/quickjson"
 )
 
 const (
@@ -104,7 +105,7 @@ func saveState(dir string, s *State) error {
 	if s.brief {
 		return errors.New("write state: the state was read without its config")
 	}
-	b, err := json.Marshal(s)
+	b, err := encodeState(s)
 	if err != nil {
 		return fmt.Errorf("encode state: %w", err)
 	}
@@ -124,6 +125,23 @@ func saveState(dir string, s *State) error {
 		return fmt.Errorf("write state: %w", err)
 	}
 	return nil
+}
+
+// stateJSON is how state.json is written: the state with its config encoded apart, so that
+// encoding/json never prepares the spec's hundred types (quickjson encodes it; see
+// encodeState).
+type stateJSON struct {
+	State
+	Config json.RawMessage `json:"config"`
+}
+
+// encodeState encodes s as json.Marshal would, in a fraction of its first-use cost.
+func encodeState(s *State) ([]byte, error) {
+	cfg, err := quickjson.Marshal(s.Config)
+	if err != nil {
+		return nil, err
+	}
+	return quickjson.Marshal(&stateJSON{State: *s, Config: cfg})
 }
 
 func loadState(dir string) (*State, error) {
@@ -155,14 +173,14 @@ type execConfig struct {
 // field, at depth 0, hides State.Config): the rest of the spec's types cost encoding/json
 // their field tables, about half a millisecond of every exec. The state cannot be saved.
 func loadExecState(dir string) (*State, error) {
-	var s State
-	st := struct {
-		*State
+	var st struct {
+		State
 		Config *execConfig `json:"config"`
-	}{State: &s}
+	}
 	if err := readState(dir, &st); err != nil {
 		return nil, err
 	}
+	s := st.State
 	s.brief = true
 	if c := st.Config; c != nil {
 		s.Config = &specs.Spec{Process: c.Process, Hooks: c.Hooks}
@@ -408,7 +426,7 @@ func readState(dir string, v any) error {
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := quickjson.Unmarshal(data, v); err != nil {
 		return fmt.Errorf("state file %s is corrupt: %w", path, err)
 	}
 	return nil

@@ -183,6 +183,16 @@ func TestBriefState(t *testing.T) {
 	if !reflect.DeepEqual(full, want) {
 		t.Errorf("loadState: got %+v, want %+v", full, want)
 	}
+	// The file is plain JSON of a State, whoever decodes it (saveState encodes the config
+	// apart, with quickjson).
+	raw, err := os.ReadFile(filepath.Join(dir, stateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain State
+	if err := json.Unmarshal(raw, &plain); err != nil || !reflect.DeepEqual(&plain, want) {
+		t.Errorf("state.json through encoding/json: got %+v, %v, want %+v", &plain, err, want)
+	}
 	brief, err := loadBriefState(dir)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/husk-runtime/husk/spec/quickjson"
 )
 
 // Load reads bundle/config.json. Syntax errors carry line and column; type errors name the
@@ -25,7 +27,7 @@ func Load(bundle string) (*specs.Spec, error) {
 		return nil, fmt.Errorf("bundle %s: %w", bundle, err)
 	}
 	var s specs.Spec
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := quickjson.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, describe(b, err))
 	}
 	return &s, nil

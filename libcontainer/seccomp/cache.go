@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +12,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/spec/quickjson"
 )
 
 // compilerRevision changes whenever this package would compile the same
@@ -28,7 +29,7 @@ const compilerRevision = "2"
 func cacheKey(s *specs.LinuxSeccomp) (string, error) {
 	c := *s
 	c.ListenerPath, c.ListenerMetadata = "", ""
-	profile, err := json.Marshal(&c)
+	profile, err := quickjson.Marshal(&c) // json.Marshal's bytes: the keys stay as they were
 	if err != nil {
 		return "", fmt.Errorf("hash seccomp profile: %w", err)
 	}

@@ -33,6 +33,8 @@ import (
 	"os"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/spec/quickjson"
 )
 
 // Message types of the Go phase.
@@ -164,7 +166,7 @@ var ErrClosed = errors.New("sync socket closed by peer")
 func (c *Conn) Send(typ string, v any, fds ...int) error {
 	m := Msg{Type: typ}
 	if v != nil {
-		d, err := json.Marshal(v)
+		d, err := quickjson.Marshal(v) // the init's config holds the whole spec
 		if err != nil {
 			return fmt.Errorf("encode %s message: %w", typ, err)
 		}
@@ -252,7 +254,7 @@ func (c *Conn) Expect(typ string, v any) ([]int, error) {
 		return fds, fmt.Errorf("sync: got %q message, want %q", m.Type, typ)
 	}
 	if v != nil {
-		if err := json.Unmarshal(m.Data, v); err != nil {
+		if err := quickjson.Unmarshal(m.Data, v); err != nil {
 			return fds, fmt.Errorf("decode %s message: %w", typ, err)
 		}
 	}

@@ -1,0 +1,559 @@
+// Package quickjson decodes JSON into Go values like encoding/json, for the common case only,
+// and leaves every other case to encoding/json itself.
+//
+// encoding/json prepares, on first use of a type, its field tables and encoders for every
+// type reachable from it. A runtime-spec config reaches about a hundred types (Windows, VM,
+// Solaris and z/OS ones included), so the first json.Unmarshal of a config.json costs a
+// fresh husk process about 0.6 ms, ten times the decoding proper. quickjson looks at the
+// types the document actually uses, when it meets them, and keeps no tables beyond one call.
+//
+// It handles JSON objects whose keys are exactly the fields' JSON names, and values of the
+// fields' own JSON types. Anything else (a key in another case or unknown to the type, a
+// repeated key, a number out of range, a type with its own UnmarshalJSON, embedded
+// structs, syntax errors) makes Unmarshal hand the whole document to encoding/json, whose
+// result and error messages are therefore the ones callers get. The tests compare the two
+// decoders on every configuration the test suites use and under fuzzing.
+package quickjson
+
+import (
+	"encoding"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode/utf16"
+	"unicode/utf8"
+)
+
+// Unmarshal decodes data into v, a non-nil pointer, as json.Unmarshal does.
+func Unmarshal(data []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() == reflect.Pointer && !rv.IsNil() && rv.Elem().IsZero() {
+		fresh := reflect.New(rv.Elem().Type())
+		if Decode(data, fresh.Interface()) == nil {
+			rv.Elem().Set(fresh.Elem())
+			return nil
+		}
+	}
+	return json.Unmarshal(data, v)
+}
+
+// ErrUnsupported is Decode's answer for a document outside what quickjson handles; the
+// document may still be valid JSON for the type.
+var ErrUnsupported = errors.New("quickjson: document outside the supported subset")
+
+// Decode decodes data into v, a pointer to a zero value, or returns ErrUnsupported, leaving
+// *v partly written. Unmarshal is the function to call; Decode is for tests.
+func Decode(data []byte, v any) error {
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return ErrUnsupported
+	}
+	d := decoder{data: data, types: map[reflect.Type]*typeInfo{}}
+	if err := d.value(rv.Elem(), 0); err != nil {
+		return err
+	}
+	d.space()
+	if d.pos != len(d.data) {
+		return ErrUnsupported
+	}
+	return nil
+}
+
+// maxDepth matches encoding/json's nesting limit; deeper documents are its to refuse.
+const maxDepth = 10000
+
+type decoder struct {
+	data  []byte
+	pos   int
+	types map[reflect.Type]*typeInfo
+}
+
+// typeInfo is what the decoder needs of a type: whether it decodes itself, and for a
+// struct the JSON names of its fields.
+type typeInfo struct {
+	custom bool // has its own JSON or text methods: encoding/json's business
+	fields []field
+}
+
+type field struct {
+	name      string
+	index     []int // for a field promoted from an embedded struct, the path to it
+	omitEmpty bool
+}
+
+var (
+	jsonUnmarshaler = reflect.TypeFor[json.Unmarshaler]()
+	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
+	jsonMarshaler   = reflect.TypeFor[json.Marshaler]()
+	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
+)
+
+func (d *decoder) info(t reflect.Type) *typeInfo {
+	if ti, ok := d.types[t]; ok {
+		return ti
+	}
+	ti := &typeInfo{}
+	d.types[t] = ti
+	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler) ||
+		pt.Implements(jsonMarshaler) || pt.Implements(textMarshaler) {
+		ti.custom = true
+		return ti
+	}
+	if t.Kind() == reflect.Struct {
+		ti.custom = !addFields(ti, t, nil)
+		// encoding/json's order: by index path, promoted fields where their struct is.
+		slices.SortFunc(ti.fields, func(a, b field) int { return slices.Compare(a.index, b.index) })
+	}
+	return ti
+}
+
+// addFields adds the JSON fields of struct t, found at index path prefix, to ti, with
+// encoding/json's rule for names that repeat: the shallowest field wins. It reports false
+// for what it leaves to encoding/json: two fields of one name at one depth (its tag rules
+// decide), embedded pointers or non-structs, and the ",string" option.
+func addFields(ti *typeInfo, t reflect.Type, prefix []int) bool {
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if strings.Contains(","+opts+",", ",string,") {
+			return false
+		}
+		index := append(append([]int(nil), prefix...), i)
+		if f.Anonymous && name == "" {
+			// Fields of an embedded struct are promoted, exported or not the struct type.
+			if f.Type.Kind() != reflect.Struct || !addFields(ti, f.Type, index) {
+				return false
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		nf := field{name, index, strings.Contains(","+opts+",", ",omitempty,")}
+		clash := slices.IndexFunc(ti.fields, func(g field) bool { return g.name == name })
+		switch {
+		case clash < 0:
+			ti.fields = append(ti.fields, nf)
+		case len(ti.fields[clash].index) > len(index):
+			ti.fields[clash] = nf
+		case len(ti.fields[clash].index) == len(index):
+			return false
+		}
+	}
+	return true
+}
+
+func (d *decoder) space() {
+	for d.pos < len(d.data) {
+		switch d.data[d.pos] {
+		case ' ', '\t', '\n', '\r':
+			d.pos++
+		default:
+			return
+		}
+	}
+}
+
+// value decodes the next JSON value into v.
+func (d *decoder) value(v reflect.Value, depth int) error {
+	if depth > maxDepth {
+		return ErrUnsupported
+	}
+	d.space()
+	if d.pos >= len(d.data) {
+		return ErrUnsupported
+	}
+	c := d.data[d.pos]
+	ti := d.info(v.Type())
+	if v.Kind() == reflect.Pointer && !ti.custom {
+		if c == 'n' {
+			return d.literal("null") // the pointer stays nil
+		}
+		if v.IsNil() {
+			v.Set(reflect.New(v.Type().Elem()))
+		}
+		return d.value(v.Elem(), depth+1)
+	}
+	if ti.custom {
+		// A type that decodes itself (time.Time, json.RawMessage) gets its own text, through
+		// encoding/json, which calls its method with no per-type preparation to speak of.
+		start := d.pos
+		if err := d.skip(depth); err != nil {
+			return err
+		}
+		if !v.CanAddr() || json.Unmarshal(d.data[start:d.pos], v.Addr().Interface()) != nil {
+			return ErrUnsupported
+		}
+		return nil
+	}
+	switch c {
+	case 'n':
+		// null leaves any other value as it is, as encoding/json does.
+		return d.literal("null")
+	case '{':
+		return d.object(v, depth)
+	case '[':
+		return d.array(v, depth)
+	case '"':
+		if v.Kind() != reflect.String {
+			return ErrUnsupported
+		}
+		s, err := d.str()
+		if err != nil {
+			return err
+		}
+		v.SetString(s)
+		return nil
+	case 't', 'f':
+		if v.Kind() != reflect.Bool {
+			return ErrUnsupported
+		}
+		if c == 't' {
+			v.SetBool(true)
+			return d.literal("true")
+		}
+		return d.literal("false")
+	default:
+		return d.number(v)
+	}
+}
+
+// skip passes over the next JSON value, checking its syntax.
+func (d *decoder) skip(depth int) error {
+	if depth > maxDepth {
+		return ErrUnsupported
+	}
+	d.space()
+	if d.pos >= len(d.data) {
+		return ErrUnsupported
+	}
+	switch d.data[d.pos] {
+	case '{':
+		return d.members(func(string) error { return d.skip(depth + 1) })
+	case '[':
+		d.pos++
+		if d.next(']') {
+			return nil
+		}
+		for {
+			if err := d.skip(depth + 1); err != nil {
+				return err
+			}
+			if d.next(',') {
+				continue
+			}
+			if d.next(']') {
+				return nil
+			}
+			return ErrUnsupported
+		}
+	case '"':
+		_, err := d.str()
+		return err
+	case 'n':
+		return d.literal("null")
+	case 't':
+		return d.literal("true")
+	case 'f':
+		return d.literal("false")
+	}
+	var f float64
+	return d.number(reflect.ValueOf(&f).Elem())
+}
+
+func (d *decoder) literal(s string) error {
+	if !strings.HasPrefix(string(d.data[d.pos:min(len(d.data), d.pos+len(s))]), s) {
+		return ErrUnsupported
+	}
+	d.pos += len(s)
+	return nil
+}
+
+// next skips white space and consumes c, reporting whether it was there.
+func (d *decoder) next(c byte) bool {
+	d.space()
+	if d.pos < len(d.data) && d.data[d.pos] == c {
+		d.pos++
+		return true
+	}
+	return false
+}
+
+// members calls member for each key of the object at d.pos, which member must decode the
+// value of.
+func (d *decoder) members(member func(key string) error) error {
+	d.pos++ // '{'
+	if d.next('}') {
+		return nil
+	}
+	for {
+		d.space()
+		if d.pos >= len(d.data) || d.data[d.pos] != '"' {
+			return ErrUnsupported
+		}
+		key, err := d.str()
+		if err != nil {
+			return err
+		}
+		if !d.next(':') {
+			return ErrUnsupported
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+		if d.next(',') {
+			continue
+		}
+		if d.next('}') {
+			return nil
+		}
+		return ErrUnsupported
+	}
+}
+
+func (d *decoder) object(v reflect.Value, depth int) error {
+	switch v.Kind() {
+	case reflect.Struct:
+		ti := d.info(v.Type())
+		var seen uint64 // a repeated key is encoding/json's to merge
+		var seenMore map[int]bool
+		return d.members(func(key string) error {
+			for i, f := range ti.fields {
+				if f.name != key {
+					continue
+				}
+				if i < 64 {
+					if seen&(1<<i) != 0 {
+						return ErrUnsupported
+					}
+					seen |= 1 << i
+				} else {
+					if seenMore[i] {
+						return ErrUnsupported
+					}
+					if seenMore == nil {
+						seenMore = map[int]bool{}
+					}
+					seenMore[i] = true
+				}
+				return d.value(v.FieldByIndex(f.index), depth+1)
+			}
+			return ErrUnsupported // unknown, or in another case
+		})
+	case reflect.Map:
+		t := v.Type()
+		if t.Key().Kind() != reflect.String || d.info(t.Key()).custom {
+			return ErrUnsupported
+		}
+		m := reflect.MakeMap(t)
+		v.Set(m)
+		return d.members(func(key string) error {
+			k := reflect.ValueOf(key).Convert(t.Key())
+			if m.MapIndex(k).IsValid() {
+				return ErrUnsupported
+			}
+			e := reflect.New(t.Elem()).Elem()
+			if err := d.value(e, depth+1); err != nil {
+				return err
+			}
+			m.SetMapIndex(k, e)
+			return nil
+		})
+	}
+	return ErrUnsupported
+}
+
+func (d *decoder) array(v reflect.Value, depth int) error {
+	if v.Kind() != reflect.Slice || v.Type().Elem().Kind() == reflect.Uint8 {
+		return ErrUnsupported // arrays and []byte (base64) are encoding/json's
+	}
+	d.pos++ // '['
+	s := reflect.MakeSlice(v.Type(), 0, 0)
+	if d.next(']') {
+		v.Set(s)
+		return nil
+	}
+	for {
+		s = reflect.Append(s, reflect.Zero(v.Type().Elem()))
+		if err := d.value(s.Index(s.Len()-1), depth+1); err != nil {
+			return err
+		}
+		if d.next(',') {
+			continue
+		}
+		if d.next(']') {
+			v.Set(s)
+			return nil
+		}
+		return ErrUnsupported
+	}
+}
+
+// number decodes a JSON number into an integer or floating-point v.
+func (d *decoder) number(v reflect.Value) error {
+	start := d.pos
+	if d.pos < len(d.data) && d.data[d.pos] == '-' {
+		d.pos++
+	}
+	digits := func() int {
+		n := 0
+		for d.pos < len(d.data) && d.data[d.pos] >= '0' && d.data[d.pos] <= '9' {
+			d.pos++
+			n++
+		}
+		return n
+	}
+	intStart := d.pos
+	if n := digits(); n == 0 || (n > 1 && d.data[intStart] == '0') {
+		return ErrUnsupported
+	}
+	integer := true
+	if d.pos < len(d.data) && d.data[d.pos] == '.' {
+		d.pos++
+		if digits() == 0 {
+			return ErrUnsupported
+		}
+		integer = false
+	}
+	if d.pos < len(d.data) && (d.data[d.pos] == 'e' || d.data[d.pos] == 'E') {
+		d.pos++
+		if d.pos < len(d.data) && (d.data[d.pos] == '+' || d.data[d.pos] == '-') {
+			d.pos++
+		}
+		if digits() == 0 {
+			return ErrUnsupported
+		}
+		integer = false
+	}
+	tok := string(d.data[start:d.pos])
+	switch v.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		n, err := strconv.ParseInt(tok, 10, v.Type().Bits())
+		if err != nil || !integer {
+			return ErrUnsupported
+		}
+		v.SetInt(n)
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		n, err := strconv.ParseUint(tok, 10, v.Type().Bits())
+		if err != nil || !integer {
+			return ErrUnsupported
+		}
+		v.SetUint(n)
+	case reflect.Float32, reflect.Float64:
+		f, err := strconv.ParseFloat(tok, v.Type().Bits())
+		if err != nil {
+			return ErrUnsupported
+		}
+		v.SetFloat(f)
+	default:
+		return ErrUnsupported
+	}
+	return nil
+}
+
+// str decodes the JSON string at d.pos.
+func (d *decoder) str() (string, error) {
+	d.pos++ // '"'
+	start := d.pos
+	// The common case: no escapes, so the string is the bytes between the quotes.
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		if c == '"' {
+			s := d.data[start:d.pos]
+			d.pos++
+			if !utf8.Valid(s) {
+				return "", ErrUnsupported // encoding/json replaces bad bytes with U+FFFD
+			}
+			return string(s), nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", ErrUnsupported
+		}
+		d.pos++
+	}
+	b := []byte(string(d.data[start:d.pos]))
+	for d.pos < len(d.data) {
+		c := d.data[d.pos]
+		switch {
+		case c == '"':
+			d.pos++
+			if !utf8.Valid(b) {
+				return "", ErrUnsupported
+			}
+			return string(b), nil
+		case c < 0x20:
+			return "", ErrUnsupported
+		case c != '\\':
+			b = append(b, c)
+			d.pos++
+			continue
+		}
+		if d.pos+1 >= len(d.data) {
+			return "", ErrUnsupported
+		}
+		e := d.data[d.pos+1]
+		d.pos += 2
+		switch e {
+		case '"', '\\', '/':
+			b = append(b, e)
+		case 'b':
+			b = append(b, '\b')
+		case 'f':
+			b = append(b, '\f')
+		case 'n':
+			b = append(b, '\n')
+		case 'r':
+			b = append(b, '\r')
+		case 't':
+			b = append(b, '\t')
+		case 'u':
+			r, ok := d.hex4()
+			if !ok {
+				return "", ErrUnsupported
+			}
+			if utf16.IsSurrogate(r) {
+				// Only a proper pair; encoding/json turns the rest into U+FFFD.
+				if d.pos+1 >= len(d.data) || d.data[d.pos] != '\\' || d.data[d.pos+1] != 'u' {
+					return "", ErrUnsupported
+				}
+				d.pos += 2
+				r2, ok := d.hex4()
+				if !ok {
+					return "", ErrUnsupported
+				}
+				if r = utf16.DecodeRune(r, r2); r == utf8.RuneError {
+					return "", ErrUnsupported
+				}
+			}
+			b = utf8.AppendRune(b, r)
+		default:
+			return "", ErrUnsupported
+		}
+	}
+	return "", ErrUnsupported
+}
+
+func (d *decoder) hex4() (rune, bool) {
+	if d.pos+4 > len(d.data) {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(d.data[d.pos:d.pos+4]), 16, 32)
+	if err != nil {
+		return 0, false
+	}
+	d.pos += 4
+	return rune(n), true
+}
