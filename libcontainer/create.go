@@ -20,6 +20,7 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/netdev"
 	"github.com/husk-runtime/husk/libcontainer/rootfs"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
+	"github.com/moby/sys/mountinfo"
 )
 
 // minPidsLimit is the smallest pids limit the init runs under (GOMAXPROCS=1: the locked
@@ -130,7 +131,12 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 	}
 	defer fifo.Close()
 
-	mgr, err := newCgroup(spec, o.ID, o.SystemdCgroup, o.Rootless)
+	// One read of the mount table serves the cgroup manager and the rootfs plan.
+	mounts, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		return nil, fmt.Errorf("read /proc/self/mountinfo: %w", err)
+	}
+	mgr, err := newCgroup(spec, o.ID, o.SystemdCgroup, o.Rootless, mounts)
 	if err != nil {
 		return nil, err
 	}
@@ -193,7 +199,7 @@ func Create(o *CreateOpts) (_ *Container, retErr error) {
 		NoPivot: o.NoPivot, NoNewKeyring: o.NoNewKeyring, PreserveFds: o.PreserveFds,
 		NewNS: newNS, Seccomp: prog, Hooks: hasHooks, CgroupPaths: mgr.State().Paths,
 	}
-	plan, err := planFor(cfg, planInput{fifoFD: fifoFD, listenFds: o.ListenFds, consoleFD: fifoFD + 1})
+	plan, err := planFor(cfg, planInput{fifoFD: fifoFD, listenFds: o.ListenFds, consoleFD: fifoFD + 1, hostMounts: mounts})
 	if err != nil {
 		return nil, err
 	}
@@ -299,18 +305,29 @@ func openIDMapped(mounts []specs.Mount, bundle, userNS string) (idx, fds []int, 
 }
 
 // newCgroup creates the container's cgroup, with its resources applied, before any process
-// is in it (create, restore). The caller destroys it if what follows fails.
-func newCgroup(spec *specs.Spec, id string, systemd, rootless bool) (cgroups.Manager, error) {
+// is in it (create, restore). The caller destroys it if what follows fails. mounts is our
+// mount table when read already (nil: it is read here).
+func newCgroup(spec *specs.Spec, id string, systemd, rootless bool, mounts []*mountinfo.Info) (cgroups.Manager, error) {
 	var res *specs.LinuxResources
 	cgPath := ""
 	if spec.Linux != nil {
 		res = deviceRules(spec.Linux)
 		cgPath = spec.Linux.CgroupsPath
 	}
-	mgr, err := cgroups.New(cgroups.Config{
+	var host *cgroups.Host
+	var err error
+	if mounts != nil {
+		host, err = cgroups.DetectHostFrom(mounts)
+	} else {
+		host, err = cgroups.DetectHost()
+	}
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := cgroups.NewForHost(cgroups.Config{
 		Path: cgPath, Name: id, Systemd: systemd, Rootless: rootless,
 		Annotations: spec.Annotations, Resources: res,
-	})
+	}, host)
 	if err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/initplan"
 	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
 	"github.com/husk-runtime/husk/libcontainer/rootfs"
+	"github.com/moby/sys/mountinfo"
 )
 
 // The C init (libcontainer/nsenter/cinit.c) runs the container's init, or an exec'd process,
@@ -65,9 +66,10 @@ func planBlocker(cfg *initConfig) error {
 
 // planInput is what a plan needs beyond initConfig.
 type planInput struct {
-	fifoFD    int // the exec FIFO's fd number in the init (create only)
-	listenFds int // LISTEN_FDS passed on to the process (create only)
-	consoleFD int // the console socket's fd number in the init (process.terminal)
+	fifoFD     int               // the exec FIFO's fd number in the init (create only)
+	listenFds  int               // LISTEN_FDS passed on to the process (create only)
+	consoleFD  int               // the console socket's fd number in the init (process.terminal)
+	hostMounts []*mountinfo.Info // our mount table, if read already (create)
 }
 
 // buildPlan compiles cfg into a plan for the C init; errors are the config's (the Go init
@@ -91,6 +93,7 @@ func buildPlan(cfg *initConfig, in planInput) (*initplan.Plan, error) {
 		p.Add(initplan.OpChroot, "root.path: chroot "+cfg.Rootfs, cfg.Rootfs)
 	} else {
 		rc := rootfsConfig(cfg)
+		rc.HostMounts = in.hostMounts
 		if err := rootfs.CheckPlannable(rc); err != nil {
 			return nil, err
 		}

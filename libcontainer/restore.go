@@ -84,7 +84,7 @@ func Restore(o *RestoreOpts) (_ *Container, retErr error) {
 		Annotations: spec.Annotations, Config: spec, Rootless: o.Rootless, Namespaces: map[string]string{},
 	}
 	c.state = st
-	mgr, err := newCgroup(spec, o.ID, o.SystemdCgroup, o.Rootless)
+	mgr, err := newCgroup(spec, o.ID, o.SystemdCgroup, o.Rootless, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/cgroups/fs2"
 	"github.com/husk-runtime/husk/libcontainer/cgroups/internal/cgcore"
 	"github.com/husk-runtime/husk/libcontainer/cgroups/systemd"
+	"github.com/moby/sys/mountinfo"
 )
 
 type (
@@ -69,6 +70,9 @@ func NewForHost(cfg Config, host *Host) (Manager, error) {
 
 // DetectHost reads the cgroup mounts and the caller's own cgroup.
 func DetectHost() (*Host, error) { return cgcore.DetectHost() }
+
+// DetectHostFrom is DetectHost with the caller's mount table read already (mountinfo.GetMounts).
+func DetectHostFrom(mounts []*mountinfo.Info) (*Host, error) { return cgcore.DetectHostFrom(mounts) }
 
 // Load returns the manager for a container whose State was saved earlier,
 // possibly by another husk process.

@@ -17,7 +17,7 @@ import (
 // a tmpfs with one bind mount per hierarchy of the container's own cgroup (so the container sees
 // its cgroup as the root whether or not it has a cgroup namespace); on a unified host: cgroup2.
 func (r *Rootfs) mountCgroupV1(m *specs.Mount, o *Options) error {
-	mounts, own, err := hostCgroups()
+	mounts, own, err := hostCgroups(r.cfg)
 	if err != nil {
 		return err
 	}
@@ -111,8 +111,8 @@ func hierarchySource(mi *mountinfo.Info, own, paths map[string]string) (string, 
 }
 
 // hostCgroups returns the cgroup mounts and this process's cgroup in each hierarchy (ownCgroups).
-func hostCgroups() ([]*mountinfo.Info, map[string]string, error) {
-	mounts, err := mountinfo.GetMounts(func(i *mountinfo.Info) (bool, bool) {
+func hostCgroups(cfg *Config) ([]*mountinfo.Info, map[string]string, error) {
+	mounts, err := cfg.mountTable(func(i *mountinfo.Info) (bool, bool) {
 		return i.FSType != "cgroup" && i.FSType != "cgroup2", false
 	})
 	if err != nil {

@@ -59,7 +59,7 @@ func PlanPrepare(p *initplan.Plan, cfg *Config) (*Plan, error) {
 		return nil, fmt.Errorf("linux.rootfsPropagation: unknown value %q", cfg.Propagation)
 	}
 	p.Add(initplan.OpMount, "make / "+propagationName(prop), "", -1, "/", -1, "", prop, "")
-	parent, err := sharedParent(cfg.Rootfs, prop)
+	parent, err := sharedParent(cfg, prop)
 	if err != nil {
 		return nil, err
 	}
@@ -210,7 +210,7 @@ func (r *Plan) propagationAndAttrs(dest string, o *Options, what string) {
 
 // cgroupMount is mountCgroupV1's plan: the host's cgroup mounts are read here.
 func (r *Plan) cgroupMount(m *specs.Mount, o *Options, what string) error {
-	mounts, own, err := hostCgroups()
+	mounts, own, err := hostCgroups(r.cfg)
 	if err != nil {
 		return err
 	}
@@ -310,15 +310,15 @@ func (r *Plan) mknod(d *specs.LinuxDevice, what string) error {
 	return nil
 }
 
-// sharedParent returns the mount point holding path when that mount is shared once the
+// sharedParent returns the mount point holding cfg.Rootfs when that mount is shared once the
 // propagation prop has been applied to / ("" if not): makeParentPrivate's check, made in the
 // parent, whose mounts the container's mount namespace copies with their propagation.
-func sharedParent(path string, prop uintptr) (string, error) {
-	resolved, err := filepath.EvalSymlinks(path)
+func sharedParent(cfg *Config, prop uintptr) (string, error) {
+	resolved, err := filepath.EvalSymlinks(cfg.Rootfs)
 	if err != nil {
 		return "", fmt.Errorf("root.path: %w", err)
 	}
-	mounts, err := mountinfo.GetMounts(mountinfo.ParentsFilter(resolved))
+	mounts, err := cfg.mountTable(mountinfo.ParentsFilter(resolved))
 	if err != nil {
 		return "", fmt.Errorf("read mountinfo: %w", err)
 	}

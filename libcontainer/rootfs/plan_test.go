@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -116,3 +117,21 @@ func TestPlanPrepare(t *testing.T) {
 }
 
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestMountTable: filtering a mount table the caller read gives what reading
+// /proc/self/mountinfo with the filter gives.
+func TestMountTable(t *testing.T) {
+	all, err := mountinfo.GetMounts(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given := &Config{HostMounts: all}
+	read := &Config{}
+	for _, f := range []mountinfo.FilterFunc{nil, mountinfo.ParentsFilter("/proc/self"), mountinfo.FSTypeFilter("proc", "cgroup")} {
+		want, err1 := read.mountTable(f)
+		got, err2 := given.mountTable(f)
+		if err1 != nil || err2 != nil || !reflect.DeepEqual(got, want) {
+			t.Errorf("mountTable: from HostMounts %v (%v), read %v (%v)", got, err2, want, err1)
+		}
+	}
+}

@@ -36,6 +36,31 @@ type Config struct {
 	// IDMapped maps a Mounts index to the detached idmapped mount the parent made for it
 	// (OpenIDMapped); it is moved into place instead of a bind mount of the source.
 	IDMapped map[int]*os.File
+	// HostMounts is the caller's mount table (mountinfo.GetMounts), when it has read it
+	// already for other needs; nil reads /proc/self/mountinfo where needed.
+	HostMounts []*mountinfo.Info
+}
+
+// mountTable returns the mounts of /proc/self/mountinfo that filter keeps (nil: all), from
+// HostMounts when the caller gave it.
+func (c *Config) mountTable(filter mountinfo.FilterFunc) ([]*mountinfo.Info, error) {
+	if c.HostMounts == nil {
+		return mountinfo.GetMounts(filter)
+	}
+	var out []*mountinfo.Info
+	for _, m := range c.HostMounts {
+		skip, stop := false, false
+		if filter != nil {
+			skip, stop = filter(m)
+		}
+		if !skip {
+			out = append(out, m)
+		}
+		if stop {
+			break
+		}
+	}
+	return out, nil
 }
 
 // Rootfs is the container filesystem being set up.

@@ -50,6 +50,15 @@ func DetectHost() (*Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read cgroup mounts: %w", err)
 	}
+	return DetectHostFrom(mounts)
+}
+
+// DetectHostFrom is DetectHost with this process's mount table (or its cgroup mounts) read
+// already; it reads /proc/self/cgroup.
+func DetectHostFrom(mounts []*mountinfo.Info) (*Host, error) {
+	mounts = slices.DeleteFunc(slices.Clone(mounts), func(m *mountinfo.Info) bool {
+		return m.FSType != "cgroup" && m.FSType != "cgroup2"
+	})
 	own, err := ProcCgroup(os.Getpid())
 	if err != nil {
 		return nil, fmt.Errorf("read own cgroup: %w", err)
