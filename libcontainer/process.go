@@ -4,11 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
+	"syscall"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -86,10 +86,11 @@ func (b *bootstrap) encode() []byte {
 
 // initProcess is a started `husk init` seen from the parent.
 type initProcess struct {
-	cmd  *exec.Cmd
-	conn *initsync.Conn
-	sock *os.File // parent end of the sync socket
-	pid  int      // the process that runs the container program
+	started int  // the process spawnInit started: the init, or the one that forks it
+	reaped  bool // started has been waited for
+	conn    *initsync.Conn
+	sock    *os.File // parent end of the sync socket
+	pid     int      // the process that runs the container program
 }
 
 // spawnOpts are the inputs of spawnInit.
@@ -161,23 +162,30 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 		sys = &unix.SysProcAttr{}
 	}
 	sys.Cloneflags, o.boot.cloneFlags = hoistCloneFlags(o.boot)
-	cmd := &exec.Cmd{
-		Path: "/proc/self/fd/" + strconv.Itoa(int(exe.Fd())),
-		Args: []string{"husk", "init"},
+	// syscall.ForkExec rather than os/exec: os.StartProcess first checks, in every process,
+	// that pidfds work, with a throw-away child of its own (about 0.1 ms).
+	fds := make([]uintptr, 0, 3+len(files))
+	for _, f := range append([]*os.File{o.stdin, o.stdout, o.stderr}, files...) {
+		fds = append(fds, f.Fd())
+	}
+	attr := &syscall.ProcAttr{
 		// One P: the init is one locked thread's work, and every extra runtime thread
 		// would count against the container's pids limit.
-		Env:         append([]string{nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD), "GOMAXPROCS=1"}, o.env...),
-		Stdin:       o.stdin,
-		Stdout:      o.stdout,
-		Stderr:      o.stderr,
-		ExtraFiles:  files,
-		SysProcAttr: sys,
+		Env:   append([]string{nsenter.EnvSyncFD + "=" + strconv.Itoa(syncFD), "GOMAXPROCS=1"}, o.env...),
+		Files: fds,
+		Sys:   sys,
 	}
-	if err := startWithAffinity(cmd, o.cpus); err != nil {
+	var started int
+	err = startWithAffinity(o.cpus, func() (err error) {
+		started, err = syscall.ForkExec("/proc/self/fd/"+strconv.Itoa(int(exe.Fd())), []string{"husk", "init"}, attr)
+		return err
+	})
+	runtime.KeepAlive(files) // their finalizers would close the fds
+	if err != nil {
 		parent.Close()
 		return nil, fmt.Errorf("start container init: %w", err)
 	}
-	p := &initProcess{cmd: cmd, conn: initsync.NewConn(int(parent.Fd())), sock: parent}
+	p := &initProcess{started: started, conn: initsync.NewConn(int(parent.Fd())), sock: parent}
 	defer func() {
 		if retErr != nil {
 			p.kill()
@@ -197,7 +205,7 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 		msg := string(b)
 		switch {
 		case msg == "usermap":
-			if err := writeIDMaps(cmd.Process.Pid, o.boot.uidMap, o.boot.gidMap); err != nil {
+			if err := writeIDMaps(started, o.boot.uidMap, o.boot.gidMap); err != nil {
 				return p, err
 			}
 			if err := p.conn.SendRaw([]byte("ok")); err != nil {
@@ -209,11 +217,11 @@ func spawnInit(o *spawnOpts) (_ *initProcess, retErr error) {
 				return p, fmt.Errorf("bad pid message %q", msg)
 			}
 			if p.pid == 0 {
-				p.pid = cmd.Process.Pid
+				p.pid = started
 			}
-			if p.pid != cmd.Process.Pid {
+			if p.pid != started {
 				// The intermediate process forked the init into the pid namespace and exits.
-				_ = cmd.Wait()
+				_, _ = p.wait()
 			}
 			return p, nil
 		case strings.HasPrefix(msg, "error "):
@@ -260,23 +268,40 @@ func (b *bootstrap) constructorForks() bool {
 	return false
 }
 
-func (p *initProcess) waitStatus() string {
-	if err := p.cmd.Wait(); err != nil {
-		return err.Error()
+// wait reaps the process spawnInit started.
+func (p *initProcess) wait() (unix.WaitStatus, error) {
+	var ws unix.WaitStatus
+	for {
+		_, err := unix.Wait4(p.started, &ws, 0, nil)
+		if err != unix.EINTR {
+			p.reaped = err == nil
+			return ws, err
+		}
 	}
-	return "exit status 0"
+}
+
+// waitStatus reaps the process spawnInit started and says how it ended, in os/exec's words.
+func (p *initProcess) waitStatus() string {
+	ws, err := p.wait()
+	switch {
+	case err != nil:
+		return err.Error()
+	case ws.Signaled():
+		return "signal: " + ws.Signal().String()
+	}
+	return "exit status " + strconv.Itoa(ws.ExitStatus())
 }
 
 // kill ends the init and the intermediate process, and reaps them.
 func (p *initProcess) kill() {
-	if p.pid > 0 && p.pid != p.cmd.Process.Pid {
+	if p.pid > 0 && p.pid != p.started {
 		_ = unix.Kill(p.pid, unix.SIGKILL)
 		var ws unix.WaitStatus
 		_, _ = unix.Wait4(p.pid, &ws, 0, nil)
 	}
-	if p.cmd.ProcessState == nil {
-		_ = p.cmd.Process.Kill()
-		_ = p.cmd.Wait()
+	if !p.reaped {
+		_ = unix.Kill(p.started, unix.SIGKILL)
+		_, _ = p.wait()
 	}
 	p.close()
 }
@@ -316,11 +341,11 @@ var nsTypes = map[specs.LinuxNamespaceType]struct {
 	specs.TimeNamespace:    {"time", unix.CLONE_NEWTIME},
 }
 
-// startWithAffinity starts cmd with CPU affinity cpus (nil: ours). The child inherits the
+// startWithAffinity runs start, which forks, with CPU affinity cpus (nil: ours). The child inherits the
 // affinity of the thread that forks it, so the change is made on a locked thread and undone.
-func startWithAffinity(cmd *exec.Cmd, cpus *unix.CPUSet) error {
+func startWithAffinity(cpus *unix.CPUSet, start func() error) error {
 	if cpus == nil {
-		return cmd.Start()
+		return start()
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -331,7 +356,7 @@ func startWithAffinity(cmd *exec.Cmd, cpus *unix.CPUSet) error {
 	if err := unix.SchedSetaffinity(0, cpus); err != nil {
 		return fmt.Errorf("process.execCPUAffinity.initial: %w", os.NewSyscallError("sched_setaffinity", err))
 	}
-	err := cmd.Start()
+	err := start()
 	if rerr := unix.SchedSetaffinity(0, &old); rerr != nil && err == nil {
 		err = os.NewSyscallError("sched_setaffinity", rerr)
 	}
