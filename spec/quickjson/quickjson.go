@@ -97,8 +97,9 @@ func (d *decoder) info(t reflect.Type) *typeInfo {
 	}
 	ti := &typeInfo{}
 	d.types[t] = ti
-	if pt := reflect.PointerTo(t); pt.Implements(jsonUnmarshaler) || pt.Implements(textUnmarshaler) ||
-		pt.Implements(jsonMarshaler) || pt.Implements(textMarshaler) {
+	// Most types have no methods at all: a cheap test before the four costly ones.
+	if pt := reflect.PointerTo(t); pt.NumMethod() > 0 && (pt.Implements(jsonUnmarshaler) ||
+		pt.Implements(textUnmarshaler) || pt.Implements(jsonMarshaler) || pt.Implements(textMarshaler)) {
 		ti.custom = true
 		return ti
 	}
