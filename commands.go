@@ -47,7 +47,8 @@ func loadContainer(c *cli.Context) (*libcontainer.Container, error) {
 }
 
 // loadContainerBrief is loadContainer for commands that need no more of the config than its
-// hooks (start, kill, delete): decoding the whole config would be most of their CPU.
+// hooks (start, kill, delete, the end of run): decoding the whole config would be most of
+// their CPU.
 func loadContainerBrief(c *cli.Context) (*libcontainer.Container, error) {
 	id, err := containerID(c)
 	if err != nil {

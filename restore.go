@@ -70,7 +70,7 @@ container's init, as "husk run" does, and deletes the container when it exits.`,
 			return err
 		}
 		code := sigs.forwardAndWait(pid, nil)
-		if ctr, err := loadContainer(c); err == nil {
+		if ctr, err := loadContainerBrief(c); err == nil { // Destroy needs no more
 			_ = ctr.Destroy(true)
 			ctr.Close()
 		}

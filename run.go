@@ -66,7 +66,7 @@ var runCommand = &cli.Command{
 		}
 		code := sigs.forwardAndWait(pid, tty)
 		if !c.Bool("keep") {
-			if ctr, err := loadContainer(c); err == nil {
+			if ctr, err := loadContainerBrief(c); err == nil { // Destroy needs no more
 				_ = ctr.Destroy(true)
 				ctr.Close()
 			}

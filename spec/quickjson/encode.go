@@ -23,7 +23,7 @@ func Marshal(v any) ([]byte, error) {
 // encoded by encoding/json, one value at a time.
 // Marshal is the function to call; Encode is for tests.
 func Encode(v any) ([]byte, error) {
-	e := encoder{decoder: decoder{types: map[reflect.Type]*typeInfo{}}}
+	var e encoder
 	if err := e.value(reflect.ValueOf(v), 0); err != nil {
 		return nil, err
 	}
@@ -31,15 +31,14 @@ func Encode(v any) ([]byte, error) {
 }
 
 type encoder struct {
-	decoder // for its type table
-	b       []byte
+	b []byte
 }
 
 func (e *encoder) value(v reflect.Value, depth int) error {
 	if depth > maxDepth || !v.IsValid() {
 		return ErrUnsupported
 	}
-	if e.info(v.Type()).custom {
+	if info(v.Type()).custom {
 		// A type that encodes itself (time.Time, json.RawMessage): through encoding/json,
 		// which calls its method, the pointer one where encoding/json would.
 		x := v
@@ -66,7 +65,7 @@ func (e *encoder) value(v reflect.Value, depth int) error {
 	case reflect.Struct:
 		e.b = append(e.b, '{')
 		first := true
-		for _, f := range e.info(v.Type()).fields {
+		for _, f := range info(v.Type()).fields {
 			fv := v.FieldByIndex(f.index)
 			if f.omitEmpty && empty(fv) {
 				continue
@@ -101,7 +100,7 @@ func (e *encoder) value(v reflect.Value, depth int) error {
 		}
 		e.b = append(e.b, ']')
 	case reflect.Map:
-		if v.Type().Key().Kind() != reflect.String || e.info(v.Type().Key()).custom {
+		if v.Type().Key().Kind() != reflect.String || info(v.Type().Key()).custom {
 			return ErrUnsupported
 		}
 		if v.IsNil() {

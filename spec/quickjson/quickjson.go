@@ -5,7 +5,8 @@
 // type reachable from it. A runtime-spec config reaches about a hundred types (Windows, VM,
 // Solaris and z/OS ones included), so the first json.Unmarshal of a config.json costs a
 // fresh husk process about 0.6 ms, ten times the decoding proper. quickjson looks at the
-// types the document actually uses, when it meets them, and keeps no tables beyond one call.
+// types a document actually uses, when it meets them (and remembers what it found, as
+// encoding/json does).
 //
 // It handles JSON objects whose keys are exactly the fields' JSON names, and values of the
 // fields' own JSON types. Anything else (a key in another case or unknown to the type, a
@@ -23,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -51,7 +53,7 @@ func Decode(data []byte, v any) error {
 	if rv.Kind() != reflect.Pointer || rv.IsNil() {
 		return ErrUnsupported
 	}
-	d := decoder{data: data, types: map[reflect.Type]*typeInfo{}}
+	d := decoder{data: data}
 	if err := d.value(rv.Elem(), 0); err != nil {
 		return err
 	}
@@ -66,9 +68,8 @@ func Decode(data []byte, v any) error {
 const maxDepth = 10000
 
 type decoder struct {
-	data  []byte
-	pos   int
-	types map[reflect.Type]*typeInfo
+	data []byte
+	pos  int
 }
 
 // typeInfo is what the decoder needs of a type: whether it decodes itself, and for a
@@ -91,12 +92,19 @@ var (
 	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
 )
 
-func (d *decoder) info(t reflect.Type) *typeInfo {
-	if ti, ok := d.types[t]; ok {
-		return ti
+// typeInfos holds the typeInfo of each type met so far, for the life of the process.
+var typeInfos sync.Map // reflect.Type → *typeInfo
+
+func info(t reflect.Type) *typeInfo {
+	if ti, ok := typeInfos.Load(t); ok {
+		return ti.(*typeInfo)
 	}
+	ti, _ := typeInfos.LoadOrStore(t, newTypeInfo(t))
+	return ti.(*typeInfo)
+}
+
+func newTypeInfo(t reflect.Type) *typeInfo {
 	ti := &typeInfo{}
-	d.types[t] = ti
 	// Most types have no methods at all: a cheap test before the four costly ones.
 	if pt := reflect.PointerTo(t); pt.NumMethod() > 0 && (pt.Implements(jsonUnmarshaler) ||
 		pt.Implements(textUnmarshaler) || pt.Implements(jsonMarshaler) || pt.Implements(textMarshaler)) {
@@ -175,7 +183,7 @@ func (d *decoder) value(v reflect.Value, depth int) error {
 		return ErrUnsupported
 	}
 	c := d.data[d.pos]
-	ti := d.info(v.Type())
+	ti := info(v.Type())
 	if v.Kind() == reflect.Pointer && !ti.custom {
 		if c == 'n' {
 			return d.literal("null") // the pointer stays nil
@@ -325,7 +333,7 @@ func (d *decoder) members(member func(key string) error) error {
 func (d *decoder) object(v reflect.Value, depth int) error {
 	switch v.Kind() {
 	case reflect.Struct:
-		ti := d.info(v.Type())
+		ti := info(v.Type())
 		var seen uint64 // a repeated key is encoding/json's to merge
 		var seenMore map[int]bool
 		return d.members(func(key string) error {
@@ -353,7 +361,7 @@ func (d *decoder) object(v reflect.Value, depth int) error {
 		})
 	case reflect.Map:
 		t := v.Type()
-		if t.Key().Kind() != reflect.String || d.info(t.Key()).custom {
+		if t.Key().Kind() != reflect.String || info(t.Key()).custom {
 			return ErrUnsupported
 		}
 		m := reflect.MakeMap(t)
