@@ -18,7 +18,7 @@ export GOFLAGS := -buildvcs=false
 all: build
 
 # Debian packages the build and the tests need; installed only when missing.
-DEB_DEPS := gcc libseccomp-dev musl-tools gperf curl busybox-static runc crun jq time iproute2 procps util-linux
+DEB_DEPS := gcc libseccomp-dev musl-tools gperf curl patch xz-utils busybox-static runc crun jq time iproute2 procps util-linux
 deps:
 	@missing=""; for p in $(DEB_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \

@@ -27,7 +27,7 @@ stamp="$dir/.built-$version-$debrev"
 
 [ -f "$stamp" ] && [ -f "$dir/lib/libseccomp.a" ] && exit 0
 
-for tool in musl-gcc gperf curl make; do
+for tool in musl-gcc gperf curl patch xz make; do
 	command -v "$tool" >/dev/null || { echo "musl-libseccomp: $tool is missing (make deps installs it)" >&2; exit 1; }
 done
 
