@@ -1,5 +1,5 @@
-// Package quickjson decodes JSON into Go values like encoding/json, for the common case only,
-// and leaves every other case to encoding/json itself.
+// Package quickjson encodes and decodes the runtime-spec types as encoding/json does, for the
+// common case, and leaves every other case to encoding/json itself.
 //
 // encoding/json prepares, on first use of a type, its field tables and encoders for every
 // type reachable from it. A runtime-spec config reaches about a hundred types (Windows, VM,
@@ -8,12 +8,14 @@
 // types a document actually uses, when it meets them (and remembers what it found, as
 // encoding/json does).
 //
-// It handles JSON objects whose keys are exactly the fields' JSON names, and values of the
-// fields' own JSON types. Anything else (a key in another case or unknown to the type, a
-// repeated key, a number out of range, a type with its own UnmarshalJSON, embedded
-// structs, syntax errors) makes Unmarshal hand the whole document to encoding/json, whose
-// result and error messages are therefore the ones callers get. The tests compare the two
-// decoders on every configuration the test suites use and under fuzzing.
+// Decoding handles objects whose keys are exactly the fields' JSON names (promoted fields of
+// embedded structs included) and values of the fields' own JSON types; a value of a type
+// with its own JSON or text methods (time.Time, json.RawMessage) goes to encoding/json on its
+// own. Anything else (a key in another case or unknown to the type, a repeated key, a number
+// out of range, an embedded pointer, a syntax error) makes Unmarshal hand the whole document
+// to encoding/json, whose result and error messages callers therefore get. Marshal writes
+// json.Marshal's bytes. The tests hold both directions to encoding/json's results on a spec
+// with every field set and under fuzzing.
 package quickjson
 
 import (
