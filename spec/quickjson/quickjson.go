@@ -9,9 +9,10 @@
 // encoding/json does).
 //
 // Decoding handles objects whose keys are exactly the fields' JSON names (promoted fields of
-// embedded structs included) and values of the fields' own JSON types; a value of a type
+// embedded structs included), or match none even ignoring case (skipped, as encoding/json
+// does), and values of the fields' own JSON types; a value of a type
 // with its own JSON or text methods (time.Time, json.RawMessage) goes to encoding/json on its
-// own. Anything else (a key in another case or unknown to the type, a repeated key, a number
+// own. Anything else (a key in another case, a repeated key, a number
 // out of range, an embedded pointer, a syntax error) makes Unmarshal hand the whole document
 // to encoding/json, whose result and error messages callers therefore get. Marshal writes
 // json.Marshal's bytes. The tests hold both directions to encoding/json's results on a spec
@@ -359,7 +360,18 @@ func (d *decoder) object(v reflect.Value, depth int) error {
 				}
 				return d.value(v.FieldByIndex(f.index), depth+1)
 			}
-			return ErrUnsupported // unknown, or in another case
+			// encoding/json ignores a key no field matches, even ignoring case (the
+			// partial structs that read only part of a state file rely on it); a key in
+			// another case, or one whose case folding is not plain ASCII, is its own.
+			if !isASCII(key) {
+				return ErrUnsupported
+			}
+			for _, f := range ti.fields {
+				if strings.EqualFold(f.name, key) {
+					return ErrUnsupported
+				}
+			}
+			return d.skip(depth + 1)
 		})
 	case reflect.Map:
 		t := v.Type()
@@ -555,6 +567,15 @@ func (d *decoder) str() (string, error) {
 		}
 	}
 	return "", ErrUnsupported
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
 
 func (d *decoder) hex4() (rune, bool) {

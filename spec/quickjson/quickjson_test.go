@@ -90,10 +90,30 @@ func same(t *testing.T, data []byte, wantFast bool) {
 	if !reflect.DeepEqual(fast, ref) {
 		t.Fatalf("Decode and encoding/json differ on\n%s\nfast: %+v\nref:  %+v", data, fast, ref)
 	}
+	// A struct with part of the spec's fields skips the others, as libcontainer's partial
+	// reads of state.json do.
+	var pfast, pref partial
+	if Decode(data, &pfast) == nil {
+		if err := json.Unmarshal(data, &pref); err != nil || !reflect.DeepEqual(pfast, pref) {
+			t.Fatalf("partial: Decode and encoding/json differ on\n%s\nfast: %+v\nref:  %+v (%v)", data, pfast, pref, err)
+		}
+	}
+}
+
+type partial struct {
+	Process *specs.Process `json:"process"`
+	Linux   *struct {
+		Namespaces []specs.LinuxNamespace `json:"namespaces"`
+		Seccomp    *specs.LinuxSeccomp    `json:"seccomp"`
+	} `json:"linux"`
 }
 
 func TestFullSpec(t *testing.T) {
 	same(t, fullLinuxSpec(t), true)
+	var p partial
+	if err := Decode(fullLinuxSpec(t), &p); err != nil || p.Process == nil || p.Linux == nil {
+		t.Errorf("a partial struct from a full spec: %v", err)
+	}
 	var s specs.Spec
 	fill(reflect.ValueOf(&s).Elem(), "spec", 0)
 	all, _ := json.Marshal(&s)
@@ -118,10 +138,13 @@ func TestCases(t *testing.T) {
 		{`{"process":{"user":{"uid":-1}}}`, false},
 		{`{"process":{"user":{"uid":1.0}}}`, false},
 		{`{"process":{"user":{"uid":"0"}}}`, false},
-		{`{"Hostname":"h"}`, false},                  // another case
-		{`{"hostname":"a","hostname":"b"}`, false},   // repeated
-		{`{"annotations":{"a":"1","a":"2"}}`, false}, // repeated map key
-		{`{"unknown":1}`, false},
+		{`{"Hostname":"h"}`, false},                                  // another case
+		{`{"hostname":"a","hostname":"b"}`, false},                   // repeated
+		{`{"annotations":{"a":"1","a":"2"}}`, false},                 // repeated map key
+		{`{"unknown":{"a":[1,"x",null,true]},"hostname":"h"}`, true}, // skipped, as encoding/json does
+		{`{"hostnamE":"h"}`, false},                                  // another case: encoding/json's
+		{`{"ſomething":1}`, false},                                   // non-ASCII: case folding is encoding/json's
+		{`{"unknown":[1,}`, false},
 		{`{"hostname":"\ud800"}`, false}, // lone surrogate
 		{"{\"hostname\":\"\xff\"}", false},
 		{`{"hostname":"a"} x`, false},
