@@ -1,7 +1,6 @@
 package libcontainer
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,20 +193,6 @@ func loadExecState(dir string) (*State, error) {
 	return &s, nil
 }
 
-// briefState decodes state.json but for the container's config, of which it keeps the hooks:
-// its "config" field, at depth 0, hides State.Config. Decoding the whole runtime-spec config
-// builds encoding/json's field tables for every type of the spec, about 0.6 ms of CPU and
-// most of a `husk state`.
-type briefState struct {
-	*State
-	// Only exec reads the namespaces; the cgroup is decoded when a command needs it.
-	Namespaces skipJSON        `json:"namespaces"`
-	Cgroup     json.RawMessage `json:"cgroup"`
-	Config     *struct {
-		Hooks *specs.Hooks `json:"hooks"`
-	} `json:"config"`
-}
-
 // loadBriefState reads the state without its Config (nil): enough for start, kill, delete,
 // state and list, not for exec, update or checkpoint, and never saved again.
 func loadBriefState(dir string) (*State, error) {
@@ -222,187 +207,28 @@ func loadBriefState(dir string) (*State, error) {
 	return s, nil
 }
 
+// decodeBriefState decodes state.json but for the container's config, of which it keeps the
+// hooks, the namespaces (exec's alone) and the cgroup state (decoded when a command needs it):
+// the fields at depth 0 hide State's own.
 func decodeBriefState(data []byte) (*State, error) {
-	var s State
-	b := briefState{State: &s}
-	var err error
-	// encoding/json scans all of its input twice (validation, then decoding): three
-	// quarters of state.json are the config, the namespaces and the cgroup state, so
-	// decode the rest alone when the file splits cleanly (as saveState writes it).
-	if small, cgroup, ok := briefMembers(data); ok {
-		err = json.Unmarshal(small, &b)
-		b.Cgroup = cgroup
-	} else {
-		err = json.Unmarshal(data, &b)
+	var b struct {
+		State
+		Namespaces json.RawMessage `json:"namespaces"`
+		Cgroup     json.RawMessage `json:"cgroup"`
+		Config     *struct {
+			Hooks *specs.Hooks `json:"hooks"`
+		} `json:"config"`
 	}
-	if err != nil {
+	if err := quickjson.Unmarshal(data, &b); err != nil {
 		return nil, err
 	}
+	s := b.State
 	s.brief = true
 	s.cgroupRaw = b.Cgroup
 	if b.Config != nil {
 		s.hooks = b.Config.Hooks
 	}
 	return &s, nil
-}
-
-// briefMembers rewrites the state.json object data for briefState: the "config" member
-// becomes {"hooks":...} (or goes when it has none), "namespaces" and "cgroup" go, and the
-// cgroup's value is returned apart (a slice of data). Skipped values are only delimited,
-// not validated; ok is false when data is not an object of plainly spelt members (an
-// escaped key, another case of those names), which leaves the decoding to encoding/json.
-func briefMembers(data []byte) (small, cgroup []byte, ok bool) {
-	small = make([]byte, 0, 512)
-	small = append(small, '{')
-	ok = eachMember(data, func(key, val []byte) bool {
-		switch string(key) {
-		case "namespaces":
-			return true
-		case "cgroup":
-			cgroup = val
-			return true
-		case "config":
-			var hooks []byte
-			if val[0] != '{' || !eachMember(val, func(k, v []byte) bool {
-				if string(k) == "hooks" {
-					hooks = v
-				}
-				return string(k) == "hooks" || !bytes.EqualFold(k, []byte("hooks"))
-			}) {
-				return false
-			}
-			if hooks == nil {
-				return true
-			}
-			small = append(small, `"config":{"hooks":`...)
-			small = append(append(small, hooks...), '}', ',')
-			return true
-		}
-		// encoding/json matches keys without regard to case (Unicode folding): leave it
-		// any other spelling of the members taken apart here.
-		if bytes.EqualFold(key, []byte("namespaces")) || bytes.EqualFold(key, []byte("cgroup")) || bytes.EqualFold(key, []byte("config")) {
-			return false
-		}
-		small = append(small, '"')
-		small = append(small, key...)
-		small = append(small, '"', ':')
-		small = append(append(small, val...), ',')
-		return true
-	})
-	if !ok {
-		return nil, nil, false
-	}
-	if small[len(small)-1] == ',' {
-		small = small[:len(small)-1]
-	}
-	return append(small, '}'), cgroup, true
-}
-
-// eachMember calls f with each member of the JSON object data (and nothing after it but
-// white space), its key unquoted and its value raw; false when data is not such an object,
-// has a key with an escape, or f returns false.
-func eachMember(data []byte, f func(key, val []byte) bool) bool {
-	i := skipSpace(data, 0)
-	if i >= len(data) || data[i] != '{' {
-		return false
-	}
-	i = skipSpace(data, i+1)
-	if i < len(data) && data[i] == '}' {
-		return skipSpace(data, i+1) == len(data)
-	}
-	for {
-		if i >= len(data) || data[i] != '"' {
-			return false
-		}
-		end := skipValue(data, i)
-		if end < 0 {
-			return false
-		}
-		key := data[i+1 : end-1]
-		if bytes.IndexByte(key, '\\') >= 0 {
-			return false
-		}
-		i = skipSpace(data, end)
-		if i >= len(data) || data[i] != ':' {
-			return false
-		}
-		i = skipSpace(data, i+1)
-		end = skipValue(data, i)
-		if end < 0 || !f(key, data[i:end]) {
-			return false
-		}
-		i = skipSpace(data, end)
-		if i >= len(data) {
-			return false
-		}
-		switch data[i] {
-		case ',':
-			i = skipSpace(data, i+1)
-		case '}':
-			return skipSpace(data, i+1) == len(data)
-		default:
-			return false
-		}
-	}
-}
-
-func skipSpace(data []byte, i int) int {
-	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// skipValue returns the end of the JSON value that starts at data[i], or -1. It only
-// delimits: strings by their unescaped closing quote, objects and arrays by nesting depth,
-// other literals by the next delimiter.
-func skipValue(data []byte, i int) int {
-	if i >= len(data) {
-		return -1
-	}
-	switch data[i] {
-	case '"':
-		for j := i + 1; j < len(data); j++ {
-			switch data[j] {
-			case '\\':
-				j++
-			case '"':
-				return j + 1
-			}
-		}
-		return -1
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(data); j++ {
-			switch data[j] {
-			case '"':
-				end := skipValue(data, j)
-				if end < 0 {
-					return -1
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-literal:
-	for ; j < len(data); j++ {
-		switch data[j] {
-		case ',', '}', ']', ' ', '\t', '\n', '\r':
-			break literal
-		}
-	}
-	if j == i {
-		return -1
-	}
-	return j
 }
 
 // cgroupState returns s.Cgroup, decoding it first in a brief state.
@@ -415,11 +241,6 @@ func (s *State) cgroupState() (cgroups.State, error) {
 	}
 	return s.Cgroup, nil
 }
-
-// skipJSON leaves a JSON value undecoded.
-type skipJSON struct{}
-
-func (*skipJSON) UnmarshalJSON([]byte) error { return nil }
 
 func readState(dir string, v any) error {
 	data, path, err := readStateFile(dir)

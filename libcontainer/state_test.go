@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/husk-runtime/husk/libcontainer/cgroups"
+	"github.com/husk-runtime/husk/spec/quickjson"
 )
 
 // FuzzValidID checks the hand-written matcher against runc's pattern.
@@ -287,7 +288,22 @@ func TestRemoveStateDir(t *testing.T) {
 	}
 }
 
-// slowBriefState is decodeBriefState without briefMembers: encoding/json alone.
+// briefState is the reference form of decodeBriefState's, for encoding/json.
+type briefState struct {
+	*State
+	Namespaces skipJSON        `json:"namespaces"`
+	Cgroup     json.RawMessage `json:"cgroup"`
+	Config     *struct {
+		Hooks *specs.Hooks `json:"hooks"`
+	} `json:"config"`
+}
+
+// skipJSON leaves a JSON value undecoded.
+type skipJSON struct{}
+
+func (*skipJSON) UnmarshalJSON([]byte) error { return nil }
+
+// slowBriefState is decodeBriefState with encoding/json alone.
 func slowBriefState(data []byte) (*State, error) {
 	var s State
 	b := briefState{State: &s}
@@ -306,9 +322,6 @@ func sameBrief(t *testing.T, data []byte) {
 	fast, ferr := decodeBriefState(data)
 	slow, serr := slowBriefState(data)
 	if (ferr == nil) != (serr == nil) {
-		if ferr == nil && !json.Valid(data) {
-			return // briefMembers only delimits the values it skips
-		}
 		t.Fatalf("%s: fast error %v, encoding/json error %v", data, ferr, serr)
 	}
 	if ferr != nil {
@@ -371,8 +384,12 @@ func TestDecodeBriefState(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameBrief(t, b)
-		if _, _, ok := briefMembers(b); !ok {
-			t.Errorf("briefMembers does not split %s", b)
+		if err := quickjson.Decode(b, new(struct {
+			State
+			Namespaces json.RawMessage `json:"namespaces"`
+			Cgroup     json.RawMessage `json:"cgroup"`
+		})); err != nil {
+			t.Errorf("quickjson does not take the state file saveState writes: %v\n%s", err, b)
 		}
 	}
 }

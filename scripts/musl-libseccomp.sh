@@ -25,7 +25,10 @@ deb=libseccomp_${version}-${debrev}.debian.tar.xz
 deb_sha=665fc6ad1b9887207b0af1a293a2d7975e2df503a2618d1808b970081f9672f6
 stamp="$dir/.built-$version-$debrev"
 
-[ -f "$stamp" ] && [ -f "$dir/lib/libseccomp.a" ] && exit 0
+if [ -f "$stamp" ] && [ -f "$dir/lib/libseccomp.a" ]; then
+	touch "$dir/lib/libseccomp.a" # up to date, for make, when only this script changed
+	exit 0
+fi
 
 for tool in musl-gcc gperf curl patch xz make; do
 	command -v "$tool" >/dev/null || { echo "musl-libseccomp: $tool is missing (make deps installs it)" >&2; exit 1; }

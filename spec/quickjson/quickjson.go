@@ -270,8 +270,7 @@ func (d *decoder) skip(depth int) error {
 			return ErrUnsupported
 		}
 	case '"':
-		_, err := d.str()
-		return err
+		return d.skipStr()
 	case 'n':
 		return d.literal("null")
 	case 't':
@@ -567,6 +566,36 @@ func (d *decoder) str() (string, error) {
 		}
 	}
 	return "", ErrUnsupported
+}
+
+// skipStr passes over the JSON string at d.pos, checking its escapes, without building it.
+func (d *decoder) skipStr() error {
+	for d.pos++; d.pos < len(d.data); d.pos++ {
+		switch c := d.data[d.pos]; {
+		case c == '"':
+			d.pos++
+			return nil
+		case c < 0x20:
+			return ErrUnsupported
+		case c == '\\':
+			if d.pos+1 >= len(d.data) {
+				return ErrUnsupported
+			}
+			switch d.data[d.pos+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				d.pos++
+			case 'u':
+				d.pos += 2
+				if _, ok := d.hex4(); !ok {
+					return ErrUnsupported
+				}
+				d.pos-- // the loop steps past the last hex digit
+			default:
+				return ErrUnsupported
+			}
+		}
+	}
+	return ErrUnsupported
 }
 
 func isASCII(s string) bool {

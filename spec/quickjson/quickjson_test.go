@@ -145,6 +145,10 @@ func TestCases(t *testing.T) {
 		{`{"hostnamE":"h"}`, false},                                  // another case: encoding/json's
 		{`{"ſomething":1}`, false},                                   // non-ASCII: case folding is encoding/json's
 		{`{"unknown":[1,}`, false},
+		{`{"unknown":"a\"b\\c\u00e9\n\ud800","hostname":"h"}`, true},
+		{`{"unknown":"\x"}`, false},
+		{`{"unknown":"\u12"}`, false},
+		{"{\"unknown\":\"a\tb\"}", false},
 		{`{"hostname":"\ud800"}`, false}, // lone surrogate
 		{"{\"hostname\":\"\xff\"}", false},
 		{`{"hostname":"a"} x`, false},
