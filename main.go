@@ -67,6 +67,7 @@ func newApp() *cli.App {
 		// Errors are reported once, by fatal.
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
+	cacheFlagNames(app)
 	cli.VersionPrinter = func(c *cli.Context) {
 		fmt.Printf("husk version %s\ncommit: %s\nspec: %s\ngo: %s\nlibseccomp: %s\n",
 			version, commit, specs.Version, runtime.Version(), seccomp.Version())
