@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -20,7 +21,6 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/netdev"
 	"github.com/husk-runtime/husk/libcontainer/rootfs"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
-	"github.com/moby/sys/mountinfo"
 )
 
 // minPidsLimit is the smallest pids limit the init runs under (GOMAXPROCS=1: the locked

@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -20,7 +21,6 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/initplan"
 	"github.com/husk-runtime/husk/libcontainer/internal/initsync"
 	"github.com/husk-runtime/husk/libcontainer/rootfs"
-	"github.com/moby/sys/mountinfo"
 )
 
 // The C init (libcontainer/nsenter/cinit.c) runs the container's init, or an exec'd process,

@@ -3,13 +3,13 @@ package cgroups
 import (
 	"fmt"
 
+	"github.com/moby/sys/mountinfo"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"github.com/husk-runtime/husk/libcontainer/cgroups/fs"
 	"github.com/husk-runtime/husk/libcontainer/cgroups/fs2"
 	"github.com/husk-runtime/husk/libcontainer/cgroups/internal/cgcore"
 	"github.com/husk-runtime/husk/libcontainer/cgroups/systemd"
-	"github.com/moby/sys/mountinfo"
 )
 
 type (
