@@ -17,7 +17,7 @@ import (
 // a tmpfs with one bind mount per hierarchy of the container's own cgroup (so the container sees
 // its cgroup as the root whether or not it has a cgroup namespace); on a unified host: cgroup2.
 func (r *Rootfs) mountCgroupV1(m *specs.Mount, o *Options) error {
-	mounts, own, err := hostCgroups(r.cfg)
+	cs, err := hostCgroupSources(r.cfg)
 	if err != nil {
 		return err
 	}
@@ -30,40 +30,30 @@ func (r *Rootfs) mountCgroupV1(m *specs.Mount, o *Options) error {
 	flags := uintptr(unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 
 	// A unified-only host: one cgroup2 mount.
-	for _, mi := range mounts {
-		if mi.FSType == "cgroup2" && mi.Mountpoint == "/sys/fs/cgroup" {
-			if r.cfg.CgroupNS {
-				return mount("cgroup2", fdPath(target), "cgroup2", o.Flags|flags, "")
-			}
-			src := filepath.Join(mi.Mountpoint, strings.TrimPrefix(own[""], mi.Root))
-			if err := mount(src, fdPath(target), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-				return err
-			}
-			if ro {
-				return r.remountAt(m.Destination, unix.MS_RDONLY|flags)
-			}
-			return nil
+	if cs.unified {
+		if r.cfg.CgroupNS {
+			return mount("cgroup2", fdPath(target), "cgroup2", o.Flags|flags, "")
 		}
+		if err := mount(cs.unifiedSrc, fdPath(target), "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return err
+		}
+		if ro {
+			return r.remountAt(m.Destination, unix.MS_RDONLY|flags)
+		}
+		return nil
 	}
 
 	if err := mount("tmpfs", fdPath(target), "tmpfs", flags, "mode=755"); err != nil {
 		return err
 	}
-	for _, mi := range mounts {
-		if !strings.HasPrefix(mi.Mountpoint, "/sys/fs/cgroup/") {
-			continue
-		}
-		name := filepath.Base(mi.Mountpoint)
-		src, ok := hierarchySource(mi, own, r.cfg.CgroupPaths)
-		if !ok {
-			continue
-		}
+	for _, b := range cs.binds {
+		name := b.name
 		dest := filepath.Join(m.Destination, name)
 		dir, err := pathrs.MkdirAllHandle(r.root, dest, 0o755)
 		if err != nil {
 			return fmt.Errorf("create %s: %w", dest, err)
 		}
-		err = mount(src, fdPath(dir), "", unix.MS_BIND|unix.MS_REC, "")
+		err = mount(b.src, fdPath(dir), "", unix.MS_BIND|unix.MS_REC, "")
 		dir.Close()
 		if err == nil && ro {
 			err = r.remountAt(dest, unix.MS_RDONLY|flags)
@@ -110,19 +100,45 @@ func hierarchySource(mi *mountinfo.Info, own, paths map[string]string) (string, 
 	return filepath.Join(mi.Mountpoint, strings.TrimPrefix(path, mi.Root)), true
 }
 
-// hostCgroups returns the cgroup mounts and this process's cgroup in each hierarchy (ownCgroups).
-func hostCgroups(cfg *Config) ([]*mountinfo.Info, map[string]string, error) {
+// cgroupSources is what the container's cgroup mount is made of, for both its executors (the
+// Go init's mountCgroupV1 and the plan's cgroupMount).
+type cgroupSources struct {
+	// unified is true on a unified-only host, where the mount is one cgroup2 (a new one in a
+	// cgroup namespace, else a bind of unifiedSrc, this process's cgroup).
+	unified    bool
+	unifiedSrc string
+	// binds are the v1 (and hybrid cgroup2) hierarchies under /sys/fs/cgroup/, by mount
+	// directory name ("cpu,cpuacct"), each with the cgroup directory to bind there.
+	binds []cgroupBind
+}
+
+type cgroupBind struct{ name, src string }
+
+// hostCgroupSources reads the host's cgroup mounts and this process's cgroups (ownCgroups).
+func hostCgroupSources(cfg *Config) (*cgroupSources, error) {
 	mounts, err := cfg.mountTable(func(i *mountinfo.Info) (bool, bool) {
 		return i.FSType != "cgroup" && i.FSType != "cgroup2", false
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("read mountinfo: %w", err)
+		return nil, fmt.Errorf("read mountinfo: %w", err)
 	}
 	own, err := ownCgroups()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return mounts, own, nil
+	s := &cgroupSources{}
+	for _, mi := range mounts {
+		if mi.FSType == "cgroup2" && mi.Mountpoint == "/sys/fs/cgroup" {
+			return &cgroupSources{unified: true, unifiedSrc: filepath.Join(mi.Mountpoint, strings.TrimPrefix(own[""], mi.Root))}, nil
+		}
+		if !strings.HasPrefix(mi.Mountpoint, "/sys/fs/cgroup/") {
+			continue
+		}
+		if src, ok := hierarchySource(mi, own, cfg.CgroupPaths); ok {
+			s.binds = append(s.binds, cgroupBind{filepath.Base(mi.Mountpoint), src})
+		}
+	}
+	return s, nil
 }
 
 // remountAt remounts the mount now at dest (inside the rootfs) with flags. A handle opened

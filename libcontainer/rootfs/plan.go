@@ -210,7 +210,7 @@ func (r *Plan) propagationAndAttrs(dest string, o *Options, what string) {
 
 // cgroupMount is mountCgroupV1's plan: the host's cgroup mounts are read here.
 func (r *Plan) cgroupMount(m *specs.Mount, o *Options, what string) error {
-	mounts, own, err := hostCgroups(r.cfg)
+	cs, err := hostCgroupSources(r.cfg)
 	if err != nil {
 		return err
 	}
@@ -219,34 +219,24 @@ func (r *Plan) cgroupMount(m *specs.Mount, o *Options, what string) error {
 	target := r.p.Slot()
 	defer r.p.Free(target)
 	r.p.Add(initplan.OpMkdirInRoot, what, r.root, m.Destination, target)
-	for _, mi := range mounts {
-		if mi.FSType == "cgroup2" && mi.Mountpoint == "/sys/fs/cgroup" {
-			if r.cfg.CgroupNS {
-				r.p.Add(initplan.OpMount, what+": mount cgroup2", "cgroup2", -1, "", target, "cgroup2", o.Flags|flags, "")
-				return nil
-			}
-			src := filepath.Join(mi.Mountpoint, strings.TrimPrefix(own[""], mi.Root))
-			r.p.Add(initplan.OpMount, what+": bind mount "+src, src, -1, "", target, "", uintptr(unix.MS_BIND|unix.MS_REC), "")
-			if ro {
-				r.remountAt(m.Destination, unix.MS_RDONLY|flags, what+": remount read-only")
-			}
+	if cs.unified {
+		if r.cfg.CgroupNS {
+			r.p.Add(initplan.OpMount, what+": mount cgroup2", "cgroup2", -1, "", target, "cgroup2", o.Flags|flags, "")
 			return nil
 		}
+		r.p.Add(initplan.OpMount, what+": bind mount "+cs.unifiedSrc, cs.unifiedSrc, -1, "", target, "", uintptr(unix.MS_BIND|unix.MS_REC), "")
+		if ro {
+			r.remountAt(m.Destination, unix.MS_RDONLY|flags, what+": remount read-only")
+		}
+		return nil
 	}
 	r.p.Add(initplan.OpMount, what+": mount tmpfs", "tmpfs", -1, "", target, "tmpfs", flags, "mode=755")
-	for _, mi := range mounts {
-		if !strings.HasPrefix(mi.Mountpoint, "/sys/fs/cgroup/") {
-			continue
-		}
-		name := filepath.Base(mi.Mountpoint)
-		src, ok := hierarchySource(mi, own, r.cfg.CgroupPaths)
-		if !ok {
-			continue
-		}
+	for _, b := range cs.binds {
+		name := b.name
 		dest := filepath.Join(m.Destination, name)
 		dir := r.p.Slot()
 		r.p.Add(initplan.OpMkdirInRoot, what+": create "+dest, r.root, dest, dir)
-		r.p.Add(initplan.OpMount, what+": bind mount "+src, src, -1, "", dir, "", uintptr(unix.MS_BIND|unix.MS_REC), "")
+		r.p.Add(initplan.OpMount, what+": bind mount "+b.src, b.src, -1, "", dir, "", uintptr(unix.MS_BIND|unix.MS_REC), "")
 		r.p.Free(dir)
 		if ro {
 			r.remountAt(dest, unix.MS_RDONLY|flags, what+": remount "+dest+" read-only")
