@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/husk-runtime/husk/libcontainer"
+	"github.com/husk-runtime/husk/libcontainer/timerslack"
 )
 
 var pauseCommand = &cli.Command{
@@ -74,7 +75,11 @@ var psCommand = &cli.Command{
 		if len(args) == 0 {
 			args = []string{"-ef"}
 		}
-		out, err := exec.Command("ps", args...).Output()
+		var out []byte
+		err = timerslack.Fork(func() (err error) {
+			out, err = exec.Command("ps", args...).Output()
+			return err
+		})
 		if err != nil {
 			return fmt.Errorf("ps %s: %w", strings.Join(args, " "), err)
 		}

@@ -19,6 +19,7 @@ import (
 	"github.com/husk-runtime/husk/libcontainer/internal/userns"
 	"github.com/husk-runtime/husk/libcontainer/nsenter"
 	"github.com/husk-runtime/husk/libcontainer/seccomp"
+	"github.com/husk-runtime/husk/libcontainer/timerslack"
 )
 
 // Environment variables husk init reads its fd numbers from.
@@ -341,11 +342,12 @@ var nsTypes = map[specs.LinuxNamespaceType]struct {
 	specs.TimeNamespace:    {"time", unix.CLONE_NEWTIME},
 }
 
-// startWithAffinity runs start, which forks, with CPU affinity cpus (nil: ours). The child inherits the
-// affinity of the thread that forks it, so the change is made on a locked thread and undone.
+// startWithAffinity runs start, which forks, with CPU affinity cpus (nil: ours) and the timer
+// slack husk was started with (timerslack.Fork). The child inherits the affinity of the thread
+// that forks it, so the change is made on a locked thread and undone.
 func startWithAffinity(cpus *unix.CPUSet, start func() error) error {
 	if cpus == nil {
-		return start()
+		return timerslack.Fork(start)
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -356,7 +358,7 @@ func startWithAffinity(cpus *unix.CPUSet, start func() error) error {
 	if err := unix.SchedSetaffinity(0, cpus); err != nil {
 		return fmt.Errorf("process.execCPUAffinity.initial: %w", os.NewSyscallError("sched_setaffinity", err))
 	}
-	err := start()
+	err := timerslack.Fork(start)
 	if rerr := unix.SchedSetaffinity(0, &old); rerr != nil && err == nil {
 		err = os.NewSyscallError("sched_setaffinity", rerr)
 	}

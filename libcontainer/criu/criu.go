@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/libcontainer/timerslack"
 )
 
 // ErrNotFound means the criu binary is not installed (or not where --criu says).
@@ -61,7 +63,7 @@ func Do(criuPath string, r *Request) (_ *Resp, retErr error) {
 		ExtraFiles: append([]*os.File{theirs}, r.Files...),
 		Stderr:     r.Stderr,
 	}
-	err = cmd.Start()
+	err = timerslack.Fork(cmd.Start)
 	theirs.Close()
 	if err != nil {
 		return nil, fmt.Errorf("start criu: %w", err)

@@ -13,6 +13,8 @@ import (
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
+
+	"github.com/husk-runtime/husk/libcontainer/timerslack"
 )
 
 // Names of the hook lists, as in config.json.
@@ -101,7 +103,7 @@ func runHook(name string, i int, h *specs.Hook, stateJSON []byte) error {
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},
 		WaitDelay:   waitDelay,
 	}
-	if err := cmd.Start(); err != nil {
+	if err := timerslack.Fork(cmd.Start); err != nil {
 		return fmt.Errorf("%s: %w", prefix, err)
 	}
 	timedOut := false
