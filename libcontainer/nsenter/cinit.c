@@ -217,62 +217,71 @@ static int open_in_root(int root, const char *path)
 
 // mkdir_in_root creates path and its parents inside root and returns an O_PATH handle of it.
 // Each missing component is made with mkdirat in its parent's handle, which was itself
-// resolved inside root: a symlink in the image cannot move the creation outside.
+// resolved inside root: a symlink in the image cannot move the creation outside. The deepest
+// existing ancestor is searched for upwards from path, as usually only the last component or
+// two are missing (a hierarchy's directory under /sys/fs/cgroup, /dev/pts).
 static int mkdir_in_root(int root, const char *path, mode_t mode)
 {
 	int fd = open_in_root(root, path);
 	if (fd >= 0 || errno != ENOENT)
 		return fd;
+	// buf: path without leading, trailing or repeated slashes.
 	char buf[PATH_MAX];
-	if (strlen(path) >= sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
+	size_t n = 0;
+	for (const char *p = path; *p; p++) {
+		if (*p == '/' && (n == 0 || buf[n - 1] == '/'))
+			continue;
+		if (n + 1 >= sizeof(buf)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		buf[n++] = *p;
 	}
-	strcpy(buf, path);
-	int parent = open_in_root(root, "/");
-	if (parent < 0)
-		return -1;
-	char *p = buf;
-	while (*p) {
-		while (*p == '/')
-			p++;
-		if (!*p)
+	while (n > 0 && buf[n - 1] == '/')
+		n--;
+	buf[n] = '\0';
+	// Up: buf[:len] is the ancestor tried, len 0 standing for root itself.
+	size_t len = n;
+	int parent;
+	for (;;) {
+		while (len > 0 && buf[len - 1] != '/')
+			len--;
+		if (len > 0)
+			len--; // the slash before the component cut off
+		char saved = buf[len];
+		buf[len] = '\0';
+		parent = open_in_root(root, buf);
+		buf[len] = saved;
+		if (parent >= 0)
 			break;
-		char *end = strchr(p, '/');
-		char saved = 0;
-		if (end) {
-			saved = *end;
-			*end = '\0';
-		}
-		int next = open_in_root(root, buf);
-		if (next < 0 && errno == ENOENT) {
-			if (mkdirat(parent, p, mode) < 0 && errno != EEXIST) {
-				int e = errno;
-				close(parent);
-				errno = e;
-				return -1;
-			}
+		if (errno != ENOENT || len == 0)
+			return -1;
+	}
+	// Down: make each missing component in its parent's handle, and reopen it through root.
+	while (len < n) {
+		size_t start = len == 0 ? 0 : len + 1, end = start;
+		while (end < n && buf[end] != '/')
+			end++;
+		char saved = buf[end];
+		buf[end] = '\0';
+		int next = -1;
+		if (mkdirat(parent, buf + start, mode) == 0 || errno == EEXIST)
 			next = open_in_root(root, buf);
+		buf[end] = saved;
+		struct stat st;
+		if (next >= 0 && (fstat(next, &st) < 0 || !S_ISDIR(st.st_mode))) {
+			close(next);
+			next = -1;
+			errno = ENOTDIR;
 		}
+		int e = errno;
+		close(parent);
 		if (next < 0) {
-			int e = errno;
-			close(parent);
 			errno = e;
 			return -1;
 		}
-		struct stat st;
-		if (fstat(next, &st) < 0 || !S_ISDIR(st.st_mode)) {
-			close(next);
-			close(parent);
-			errno = ENOTDIR;
-			return -1;
-		}
-		close(parent);
 		parent = next;
-		if (!end)
-			break;
-		*end = saved;
-		p = end;
+		len = end;
 	}
 	return parent;
 }
