@@ -172,23 +172,27 @@ func (m *Manager) dropKey(key string) {
 // parent: a v1 cpuset cgroup starts empty and refuses tasks until both are
 // set (cgroup.clone_children is off by default). made is parents first.
 func initCpuset(made []string) error {
+	// made lists parents before children: a child's values are those just written to its
+	// parent, and only the first directory's parent is read. Writing them whether or not the
+	// kernel copied them already (cgroup.clone_children) is harmless.
+	known := map[string][2]string{}
 	for _, d := range made {
-		for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
-			cur, err := cgcore.ReadFile(d, f)
-			if err != nil {
-				return fmt.Errorf("init cpuset: %w", err)
+		vals, ok := known[filepath.Dir(d)]
+		if !ok {
+			for i, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+				v, err := cgcore.ReadFile(filepath.Dir(d), f)
+				if err != nil {
+					return fmt.Errorf("init cpuset: %w", err)
+				}
+				vals[i] = v
 			}
-			if cur != "" {
-				continue
-			}
-			parent, err := cgcore.ReadFile(filepath.Dir(d), f)
-			if err != nil {
-				return fmt.Errorf("init cpuset: %w", err)
-			}
-			if err := cgcore.WriteFile(d, f, parent); err != nil {
+		}
+		for i, f := range []string{"cpuset.cpus", "cpuset.mems"} {
+			if err := cgcore.WriteFile(d, f, vals[i]); err != nil {
 				return fmt.Errorf("init cpuset: %w", err)
 			}
 		}
+		known[d] = vals
 	}
 	return nil
 }
