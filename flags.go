@@ -25,17 +25,22 @@ func (f boolFlag) Names() []string   { return f.names }
 func (f stringFlag) Names() []string { return f.names }
 func (f intFlag) Names() []string    { return f.names }
 
-// cacheFlagNames wraps the flags of app and of its commands whose type has a wrapper.
+// cacheFlagNames wraps the flags of app and of its commands whose type has a wrapper. The
+// names are the declared name and aliases: cli.FlagNames would give the same, as none holds
+// a comma or a space (TestCacheFlagNames), but through a regexp for each.
 func cacheFlagNames(app *cli.App) {
+	names := func(name string, aliases []string) []string {
+		return append([]string{name}, aliases...)
+	}
 	wrap := func(flags []cli.Flag) {
 		for i, f := range flags {
 			switch f := f.(type) {
 			case *cli.BoolFlag:
-				flags[i] = boolFlag{f, f.Names()}
+				flags[i] = boolFlag{f, names(f.Name, f.Aliases)}
 			case *cli.StringFlag:
-				flags[i] = stringFlag{f, f.Names()}
+				flags[i] = stringFlag{f, names(f.Name, f.Aliases)}
 			case *cli.IntFlag:
-				flags[i] = intFlag{f, f.Names()}
+				flags[i] = intFlag{f, names(f.Name, f.Aliases)}
 			}
 		}
 	}
