@@ -291,3 +291,34 @@ func TestValidPageSize(t *testing.T) {
 		}
 	}
 }
+
+// TestMkdirAll: MkdirAll reports exactly the directories it made, parents first, and refuses
+// a file in the way.
+func TestMkdirAll(t *testing.T) {
+	root := t.TempDir()
+	j := func(p ...string) string { return filepath.Join(append([]string{root}, p...)...) }
+	for _, c := range []struct {
+		dir  string
+		want []string
+	}{
+		{j("a", "b", "c"), []string{j("a"), j("a", "b"), j("a", "b", "c")}},
+		{j("a", "b", "c"), nil},
+		{j("a", "b"), nil},
+		{j("a", "x", "y") + "/", []string{j("a", "x"), j("a", "x", "y")}},
+		{j("a", "z"), []string{j("a", "z")}},
+	} {
+		got, err := MkdirAll(c.dir)
+		if err != nil || !slices.Equal(got, c.want) {
+			t.Errorf("MkdirAll(%s) = %v, %v; want %v", c.dir, got, err, c.want)
+		}
+		if st, err := os.Stat(c.dir); err != nil || !st.IsDir() {
+			t.Errorf("after MkdirAll(%s): %v", c.dir, err)
+		}
+	}
+	if err := os.WriteFile(j("f"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := MkdirAll(j("f", "sub")); err == nil || got != nil {
+		t.Errorf("MkdirAll under a file = %v, %v; want an error", got, err)
+	}
+}

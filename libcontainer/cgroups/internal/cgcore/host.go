@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/moby/sys/mountinfo"
+	"golang.org/x/sys/unix"
 )
 
 // V1Controllers are the cgroup v1 hierarchies husk places containers in.
@@ -187,22 +187,29 @@ func checkDotDot(field, p string) error {
 
 // MkdirAll makes dir and any missing parents, returning the directories it
 // made, parents first, so that they (and only they) can be removed later.
+// dir itself is tried first, as usually only it is missing; each ENOENT
+// moves one level up.
 func MkdirAll(dir string) (created []string, err error) {
-	var missing []string
+	var missing []string // deepest first
 	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
-		if _, serr := os.Stat(d); serr == nil {
+		err := unix.Mkdir(d, 0o755)
+		if err == nil {
+			created = append(created, d)
 			break
+		}
+		if errors.Is(err, unix.EEXIST) {
+			break
+		}
+		if !errors.Is(err, unix.ENOENT) || d == "/" || d == "." {
+			return nil, fmt.Errorf("mkdir %s: %w", d, err)
 		}
 		missing = append(missing, d)
-		if d == "/" || d == "." {
-			break
-		}
 	}
 	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return created, fmt.Errorf("mkdir %s: %w", missing[i], bareErr(err))
-		} else if err == nil {
+		if err := unix.Mkdir(missing[i], 0o755); err == nil {
 			created = append(created, missing[i])
+		} else if !errors.Is(err, unix.EEXIST) {
+			return created, fmt.Errorf("mkdir %s: %w", missing[i], err)
 		}
 	}
 	return created, nil
