@@ -72,3 +72,24 @@ func TestExitCode(t *testing.T) {
 		})
 	}
 }
+
+// TestHelpIsAContainerID: "h" and "help" after a command are container IDs, as in runc, not
+// requests for help; --help still shows it.
+func TestHelpIsAContainerID(t *testing.T) {
+	root := t.TempDir()
+	for _, id := range []string{"h", "help"} {
+		for _, cmd := range []string{"state", "delete", "start", "kill"} {
+			app := newApp()
+			err := app.Run([]string{"husk", "--root", root, cmd, id})
+			if err == nil || !strings.Contains(err.Error(), `"`+id+`"`) || !strings.Contains(err.Error(), "does not exist") {
+				t.Errorf("husk %s %s: %v, want container %q does not exist", cmd, id, err, id)
+			}
+		}
+	}
+	var out strings.Builder
+	app := newApp()
+	app.Writer = &out
+	if err := app.Run([]string{"husk", "--root", root, "state", "--help"}); err != nil || !strings.Contains(out.String(), "husk state") {
+		t.Errorf("husk state --help: %v, output %q", err, out.String())
+	}
+}

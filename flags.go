@@ -34,6 +34,11 @@ func cacheFlagNames(app *cli.App) {
 	}
 	wrap := func(flags []cli.Flag) {
 		for i, f := range flags {
+			if f == cli.HelpFlag {
+				// Added by an earlier app.Run (tests run several apps), which looks for it
+				// by identity before adding it again.
+				continue
+			}
 			switch f := f.(type) {
 			case *cli.BoolFlag:
 				flags[i] = boolFlag{f, names(f.Name, f.Aliases)}

@@ -15,6 +15,9 @@ func TestCacheFlagNames(t *testing.T) {
 	wrapped := 0
 	for _, c := range append([]*cli.Command{{Name: "(global)", Flags: app.Flags}}, app.Commands...) {
 		for _, f := range c.Flags {
+			if f == cli.HelpFlag {
+				continue // left as it is (cacheFlagNames)
+			}
 			var want []string
 			switch f := f.(type) {
 			case boolFlag:

@@ -68,6 +68,12 @@ func newApp() *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 	}
 	cacheFlagNames(app)
+	for _, c := range app.Commands {
+		// urfave/cli gives every command a "help" subcommand, also called "h": `husk state h`
+		// would print help instead of the state of container "h". runc's commands have none;
+		// --help still works.
+		c.HideHelpCommand = true
+	}
 	cli.VersionPrinter = func(c *cli.Context) {
 		fmt.Printf("husk version %s\ncommit: %s\nspec: %s\ngo: %s\nlibseccomp: %s\n",
 			version, commit, specs.Version, runtime.Version(), seccomp.Version())

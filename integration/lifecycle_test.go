@@ -233,3 +233,25 @@ func TestRunForwardsSignals(t *testing.T) {
 		send(t, b, husk(b, "exec", b.ID, "/bin/sh", "-c", script, "sh", tag), "ready"+tag, c.sig, c.want)
 	}
 }
+
+// TestHelpAsContainerID: "h" and "help" are container IDs like any other: runc's commands have
+// no help subcommand, and an engine may name a container so.
+func TestHelpAsContainerID(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, id := range []string{"h", "help"} {
+		b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/probe", "sleep", "60"} })
+		b.ID = id
+		b.Create()
+		if st := b.State(); st["id"] != id || st["status"] != "created" {
+			t.Errorf("state %s after create: %v", id, st)
+		}
+		b.MustHusk("start", id)
+		b.WaitStatus("running", 10*time.Second)
+		b.MustHusk("kill", id, "KILL")
+		b.WaitStatus("stopped", 10*time.Second)
+		b.MustHusk("delete", id)
+		if st := b.Status(); st != "" {
+			t.Errorf("container %s still there after delete: %s", id, st)
+		}
+	}
+}
