@@ -17,6 +17,35 @@ import (
 	"github.com/husk-runtime/husk/spec"
 )
 
+// argCounts is how many arguments each command takes: at least [0], at most [1] (-1: no
+// limit). runc checks the same counts.
+var argCounts = map[string][2]int{
+	"create": {1, 1}, "start": {1, 1}, "run": {1, 1}, "exec": {1, -1}, "kill": {1, 2},
+	"delete": {1, 1}, "state": {1, 1}, "list": {0, 0}, "ps": {1, -1}, "pause": {1, 1},
+	"resume": {1, 1}, "update": {1, 1}, "events": {1, 1}, "spec": {0, 0}, "features": {0, 0},
+	"checkpoint": {1, 1}, "restore": {1, 1},
+}
+
+// checkArgs is every command's Before: a wrong number of arguments fails before anything
+// is done, naming the command, in runc's words (`"delete" requires exactly 1 argument(s)`).
+// Extra arguments are not ignored: `husk delete a b` must not delete a alone.
+func checkArgs(c *cli.Context) error {
+	name := c.Command.Name
+	n, ok := argCounts[name]
+	if !ok {
+		return fmt.Errorf("%q: no argument count (argCounts)", name)
+	}
+	switch got := c.NArg(); {
+	case n[0] == n[1] && got != n[0]:
+		return fmt.Errorf("%q requires exactly %d argument(s), got %d", name, n[0], got)
+	case got < n[0]:
+		return fmt.Errorf("%q requires a minimum of %d argument(s), got %d", name, n[0], got)
+	case n[1] >= 0 && got > n[1]:
+		return fmt.Errorf("%q requires a maximum of %d argument(s), got %d", name, n[1], got)
+	}
+	return nil
+}
+
 // containerID returns the single container-ID argument of a command.
 func containerID(c *cli.Context) (string, error) {
 	if c.NArg() < 1 {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -91,5 +92,36 @@ func TestHelpIsAContainerID(t *testing.T) {
 	app.Writer = &out
 	if err := app.Run([]string{"husk", "--root", root, "state", "--help"}); err != nil || !strings.Contains(out.String(), "husk state") {
 		t.Errorf("husk state --help: %v, output %q", err, out.String())
+	}
+}
+
+// TestArgCounts: every command has an argument count, and a wrong count fails naming the
+// command, as runc's do, before the command does anything.
+func TestArgCounts(t *testing.T) {
+	app := newApp()
+	for _, c := range app.Commands {
+		if _, ok := argCounts[c.Name]; !ok {
+			t.Errorf("command %q has no entry in argCounts", c.Name)
+		}
+	}
+	root := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"delete", "a", "b"}, `"delete" requires exactly 1 argument(s), got 2`},
+		{[]string{"state"}, `"state" requires exactly 1 argument(s), got 0`},
+		{[]string{"list", "x"}, `"list" requires exactly 0 argument(s), got 1`},
+		{[]string{"exec"}, `"exec" requires a minimum of 1 argument(s), got 0`},
+		{[]string{"kill", "a", "KILL", "x"}, `"kill" requires a maximum of 2 argument(s), got 3`},
+		{[]string{"spec", "x"}, `"spec" requires exactly 0 argument(s), got 1`},
+	} {
+		err := newApp().Run(append([]string{"husk", "--root", root}, c.args...))
+		if err == nil || err.Error() != c.want {
+			t.Errorf("husk %v: %v, want %s", c.args, err, c.want)
+		}
+	}
+	if entries, _ := os.ReadDir(root); len(entries) != 0 {
+		t.Errorf("wrong argument counts left %v in the state root", entries)
 	}
 }

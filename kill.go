@@ -1,8 +1,6 @@
 package main
 
 import (
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 )
 
@@ -14,9 +12,6 @@ var killCommand = &cli.Command{
 		&cli.BoolFlag{Name: "all", Aliases: []string{"a"}, Usage: "signal every process of the container"},
 	},
 	Action: func(c *cli.Context) error {
-		if c.NArg() > 2 {
-			return fmt.Errorf("kill: too many arguments")
-		}
 		sigName := "SIGTERM"
 		if c.NArg() == 2 {
 			sigName = c.Args().Get(1)

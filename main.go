@@ -73,6 +73,7 @@ func newApp() *cli.App {
 		// would print help instead of the state of container "h". runc's commands have none;
 		// --help still works.
 		c.HideHelpCommand = true
+		c.Before = checkArgs
 	}
 	cli.VersionPrinter = func(c *cli.Context) {
 		fmt.Printf("husk version %s\ncommit: %s\nspec: %s\ngo: %s\nlibseccomp: %s\n",

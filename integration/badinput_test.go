@@ -135,3 +135,33 @@ func TestCommandsOnStoppedContainer(t *testing.T) {
 	}
 	b.MustHusk("delete", b.ID)
 }
+
+// TestArgumentCounts: extra or missing arguments fail before anything is done, naming the
+// command: `delete ID other` must not delete ID alone, `create ID extra` creates nothing.
+func TestArgumentCounts(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/probe", "sleep", "60"} })
+	b.Create()
+	for _, args := range [][]string{
+		{"delete", "--force", b.ID, "other"},
+		{"kill", b.ID, "KILL", "extra"},
+		{"start", b.ID, "extra"},
+		{"create", "--bundle", b.Dir, "second", "extra"},
+		{"state"},
+		{"list", "extra"},
+	} {
+		r := b.Husk(args...)
+		if r.Code != 1 {
+			t.Errorf("%v: exit %d, want 1", args, r.Code)
+		}
+		if testutil.IsHusk() && !strings.Contains(r.Stderr, `"`+args[0]+`" requires`) {
+			t.Errorf("%v: error does not name the command and the count: %s", args, r.Stderr)
+		}
+	}
+	if got := b.Status(); got != "created" {
+		t.Errorf("the container after the refused commands: status %q, want created", got)
+	}
+	if entries, _ := os.ReadDir(b.Root); len(entries) != 1 {
+		t.Errorf("state root holds %v, want only %s", entries, b.ID)
+	}
+}
