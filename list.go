@@ -5,13 +5,17 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/user"
+	"path/filepath"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
 	"github.com/urfave/cli/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/husk-runtime/husk/libcontainer"
 )
@@ -66,6 +70,7 @@ var listCommand = &cli.Command{
 // /proc/<pid>/stat), so a few goroutines share the work when there are many containers.
 func loadStates(root string, ids []string) []*libcontainer.OCIState {
 	states := make([]*libcontainer.OCIState, len(ids))
+	owners := &ownerNames{names: map[uint32]string{}}
 	var next atomic.Int64
 	work := func() {
 		for {
@@ -75,6 +80,7 @@ func loadStates(root string, ids []string) []*libcontainer.OCIState {
 			}
 			if ctr, err := libcontainer.LoadBrief(root, ids[i], false); err == nil {
 				states[i] = ctr.OCIState()
+				states[i].Owner = owners.of(filepath.Join(root, ids[i]))
 			}
 		}
 	}
@@ -91,4 +97,30 @@ func loadStates(root string, ids []string) []*libcontainer.OCIState {
 		}
 	}
 	return out
+}
+
+// ownerNames names the owners of state directories, as runc's list does: the user name of
+// the directory's uid, or "#uid" when it has none. Each uid is looked up once.
+type ownerNames struct {
+	mu    sync.Mutex
+	names map[uint32]string
+}
+
+func (o *ownerNames) of(dir string) string {
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		return ""
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	name, ok := o.names[st.Uid]
+	if !ok {
+		id := strconv.FormatUint(uint64(st.Uid), 10)
+		name = "#" + id
+		if u, err := user.LookupId(id); err == nil {
+			name = u.Username
+		}
+		o.names[st.Uid] = name
+	}
+	return name
 }

@@ -163,10 +163,15 @@ func TestList(t *testing.T) {
 	if got := b.MustHusk("list", "-q"); got != b.ID+"\n" {
 		t.Errorf("list -q: got %q", got)
 	}
-	if got := b.MustHusk("list"); !strings.Contains(got, b.ID) || !strings.Contains(got, "created") {
-		t.Errorf("list: got %q", got)
+	// The owner is the user owning the state directory (root here), as in runc.
+	lines := strings.Split(strings.TrimSpace(b.MustHusk("list")), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("list: got %q, want a header and one line", lines)
 	}
-	if got := b.MustHusk("list", "--format", "json"); !strings.Contains(got, `"id":"`+b.ID+`"`) {
+	if f := strings.Fields(lines[1]); len(f) != 6 || f[0] != b.ID || f[2] != "created" || f[5] != "root" {
+		t.Errorf("list: line %q, want ID, pid, created, bundle, time and owner root", lines[1])
+	}
+	if got := b.MustHusk("list", "--format", "json"); !strings.Contains(got, `"id":"`+b.ID+`"`) || !strings.Contains(got, `"owner":"root"`) {
 		t.Errorf("list -f json: got %q", got)
 	}
 }
