@@ -138,11 +138,6 @@ func fatal(err error) {
 	}
 	logError(err)
 	fmt.Fprintln(os.Stderr, "husk:", err)
-	// urfave/cli's own errors carry their code: 3 for an unknown command, as in runc.
-	var coder cli.ExitCoder
-	if errors.As(err, &coder) && coder.ExitCode() != 0 {
-		os.Exit(coder.ExitCode())
-	}
 	os.Exit(1)
 }
 

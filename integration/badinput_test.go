@@ -165,13 +165,3 @@ func TestArgumentCounts(t *testing.T) {
 		t.Errorf("state root holds %v, want only %s", entries, b.ID)
 	}
 }
-
-// TestUnknownCommand: an unknown command exits 3 naming it, as runc does.
-func TestUnknownCommand(t *testing.T) {
-	testutil.RequireRoot(t)
-	b := testutil.NewBundle(t, nil)
-	r := b.Husk("frobnicate", b.ID)
-	if r.Code != 3 || !strings.Contains(r.Stderr, "frobnicate") {
-		t.Errorf("unknown command: exit %d, stderr %q; want exit 3 naming it", r.Code, r.Stderr)
-	}
-}
