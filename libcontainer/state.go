@@ -1,13 +1,14 @@
 package libcontainer
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -196,10 +197,19 @@ func loadExecState(dir string) (*State, error) {
 // loadBriefState reads the state without its Config (nil): enough for start, kill, delete,
 // state and list, not for exec, update or checkpoint, and never saved again.
 func loadBriefState(dir string) (*State, error) {
-	data, path, err := readStateFile(dir)
+	// The brief state keeps no part of what it is decoded from (strings and raw messages
+	// are copies): list, which reads one per container, reuses the buffers.
+	buf := briefBufs.Get().(*[]byte)
+	defer briefBufs.Put(buf)
+	path := filepath.Join(dir, stateFile)
+	data, err := readFileInto(path, (*buf)[:0])
 	if err != nil {
-		return nil, err
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, ErrNotExist
+		}
+		return nil, fmt.Errorf("read state: %w", err)
 	}
+	*buf = data
 	s, err := decodeBriefState(data)
 	if err != nil {
 		return nil, fmt.Errorf("state file %s is corrupt: %w", path, err)
@@ -269,12 +279,19 @@ func readStateFile(dir string) (data []byte, path string, err error) {
 // costs five more (non-blocking mode and a netpoller registration that fails for a regular
 // file), which list pays twice per container.
 func readFile(path string, size int) ([]byte, error) {
+	return readFileInto(path, make([]byte, 0, size))
+}
+
+// briefBufs holds the read buffers of loadBriefState.
+var briefBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
+
+// readFileInto is readFile appending to b.
+func readFileInto(path string, b []byte) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	defer unix.Close(fd)
-	b := make([]byte, 0, size)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -295,7 +312,8 @@ func readFile(path string, size int) ([]byte, error) {
 
 // processStartTime reads field 22 (starttime) of /proc/<pid>/stat.
 func processStartTime(pid int) (uint64, error) {
-	b, err := readFile("/proc/"+strconv.Itoa(pid)+"/stat", 512)
+	var buf [512]byte // a stat line is about 300 bytes: no allocation (list reads one per container)
+	b, err := readFileInto("/proc/"+strconv.Itoa(pid)+"/stat", buf[:0])
 	if err != nil {
 		return 0, err
 	}
@@ -306,17 +324,30 @@ func processStartTime(pid int) (uint64, error) {
 // zombie or dead process.
 func parseStartTime(b []byte, pid int) (uint64, error) {
 	// The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
-	i := strings.LastIndexByte(string(b), ')')
+	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
 		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
-	f := strings.Fields(string(b[i+1:]))
-	if len(f) < 20 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+	// Field n+3 is the n-th after the ')': the state is field 3, starttime field 22.
+	rest := b[i+1:]
+	for n := 0; ; n++ {
+		rest = bytes.TrimLeft(rest, " \t\n")
+		if len(rest) == 0 {
+			return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		}
+		end := bytes.IndexAny(rest, " \t\n")
+		if end < 0 {
+			end = len(rest)
+		}
+		f := rest[:end]
+		switch n {
+		case 0:
+			if string(f) == "Z" || string(f) == "X" {
+				return 0, unix.ESRCH
+			}
+		case 19:
+			return strconv.ParseUint(string(f), 10, 64)
+		}
+		rest = rest[end:]
 	}
-	// f[0] is field 3 (state); starttime is field 22.
-	if f[0] == "Z" || f[0] == "X" {
-		return 0, unix.ESRCH
-	}
-	return strconv.ParseUint(f[19], 10, 64)
 }

@@ -20,6 +20,7 @@
 package quickjson
 
 import (
+	"bytes"
 	"encoding"
 	"encoding/json"
 	"errors"
@@ -93,6 +94,7 @@ var (
 	textUnmarshaler = reflect.TypeFor[encoding.TextUnmarshaler]()
 	jsonMarshaler   = reflect.TypeFor[json.Marshaler]()
 	textMarshaler   = reflect.TypeFor[encoding.TextMarshaler]()
+	rawMessageType  = reflect.TypeFor[json.RawMessage]()
 )
 
 // typeInfos holds the typeInfo of each type met so far, for the life of the process.
@@ -202,6 +204,11 @@ func (d *decoder) value(v reflect.Value, depth int) error {
 		start := d.pos
 		if err := d.skip(depth); err != nil {
 			return err
+		}
+		if v.Type() == rawMessageType {
+			// What json.RawMessage's method does, without encoding/json's second scan.
+			v.SetBytes(bytes.Clone(d.data[start:d.pos]))
+			return nil
 		}
 		if !v.CanAddr() || json.Unmarshal(d.data[start:d.pos], v.Addr().Interface()) != nil {
 			return ErrUnsupported

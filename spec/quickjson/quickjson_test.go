@@ -284,3 +284,34 @@ func TestEmbeddedAndCustomTypes(t *testing.T) {
 		t.Errorf("two promoted fields of one name at one depth: got %v, want ErrUnsupported", err)
 	}
 }
+
+// TestRawMessage: json.RawMessage values get the value's own bytes (copied, white space
+// around them left out, null as "null"), as from encoding/json, on the fast path.
+func TestRawMessage(t *testing.T) {
+	type doc struct {
+		A json.RawMessage            `json:"a"`
+		B []json.RawMessage          `json:"b"`
+		C map[string]json.RawMessage `json:"c"`
+		D *json.RawMessage           `json:"d"`
+	}
+	data := []byte(`{"a" :  {"x": [1, 2.5e3, "s\u00e9", true, null]} , "b":[ null, "q" ,{} ],` +
+		`"c":{"k": [ ] },"d":  -0.5 }`)
+	var got, want doc
+	if err := Unmarshal(data, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &want); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Unmarshal: %+v\nencoding/json: %+v", got, want)
+	}
+	d := &decoder{data: data}
+	if err := d.value(reflect.ValueOf(&got).Elem(), 0); err != nil {
+		t.Errorf("fast path declined: %v", err)
+	}
+	data[8] = '[' // A must be a copy, not a view of the input
+	if string(got.A) != `{"x": [1, 2.5e3, "s\u00e9", true, null]}` {
+		t.Errorf("A aliases the input: %s", got.A)
+	}
+}
