@@ -777,6 +777,57 @@ func TestCgroupPauseResume(t *testing.T) {
 	}
 }
 
+// TestCgroupPauseCreated: a created container can be paused, as in runc: it then reads as
+// paused, resumes to created, starts after that, and delete --force removes it while paused.
+func TestCgroupPauseCreated(t *testing.T) {
+	testutil.RequireRoot(t)
+	for _, d := range cgDrivers {
+		t.Run(d.name, func(t *testing.T) {
+			b := newCgBundle(t, d, nil)
+			pid := b.Create()
+			b.MustHusk("pause", b.ID)
+			if st := b.Status(); st != "paused" {
+				t.Errorf("status of a created container after pause: got %q, want paused", st)
+			}
+			b.MustHusk("resume", b.ID)
+			if st := b.Status(); st != "created" {
+				t.Errorf("status after resume: got %q, want created", st)
+			}
+			b.MustHusk("start", b.ID)
+			waitCmdline(t, pid, b.Spec.Process.Args)
+
+			c := newCgBundle(t, d, nil)
+			cpid := c.Create()
+			c.MustHusk("pause", c.ID)
+			c.MustHusk("delete", "--force", c.ID)
+			if st := c.Status(); st != "" {
+				t.Errorf("paused created container after delete --force: status %q", st)
+			}
+			if !waitGone(cpid, 5*time.Second) {
+				t.Errorf("init %d of the deleted paused container still runs", cpid)
+			}
+		})
+	}
+}
+
+// TestPsStopped: ps of a stopped container lists no process and succeeds, as runc's does.
+func TestPsStopped(t *testing.T) {
+	testutil.RequireRoot(t)
+	b := testutil.NewBundle(t, func(s *specs.Spec) { s.Process.Args = []string{"/probe", "sleep", "60"} })
+	pid := startSleeper(t, b)
+	b.MustHusk("kill", b.ID, "KILL")
+	b.WaitStatus("stopped", 10*time.Second)
+	if !waitGone(pid, 5*time.Second) {
+		t.Fatalf("init %d still runs after SIGKILL", pid)
+	}
+	if out := strings.TrimSpace(b.MustHusk("ps", "-f", "json", b.ID)); out != "[]" && out != "null" {
+		t.Errorf("ps -f json of a stopped container: %q, want no pids", out)
+	}
+	if lines := strings.Split(strings.TrimSpace(b.MustHusk("ps", b.ID)), "\n"); len(lines) != 1 || !strings.Contains(lines[0], "PID") {
+		t.Errorf("ps of a stopped container: %q, want the header alone", lines)
+	}
+}
+
 // runtimeCmd runs the runtime like b.Husk but is safe to call from any goroutine: it never
 // fails the test itself.
 func runtimeCmd(b *testutil.Bundle, args ...string) testutil.Result {

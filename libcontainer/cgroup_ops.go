@@ -3,7 +3,9 @@ package libcontainer
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 
@@ -38,16 +40,19 @@ func (c *Container) Resume() error {
 	return m.Thaw()
 }
 
-// Processes lists the pids of every process in the container's cgroup.
+// Processes lists the pids of every process in the container's cgroup. A stopped
+// container may have none, or processes its init left behind (without a pid namespace),
+// as runc's ps shows them.
 func (c *Container) Processes() ([]int, error) {
-	if c.Status() == Stopped {
-		return nil, fmt.Errorf("container %q: %w", c.ID(), ErrNotRunning)
-	}
 	m, err := c.cgroupManager()
 	if err != nil {
 		return nil, err
 	}
-	return m.Pids()
+	pids, err := m.Pids()
+	if err != nil && c.Status() == Stopped && errors.Is(err, os.ErrNotExist) {
+		return nil, nil // the cgroup went with the container's last process
+	}
+	return pids, err
 }
 
 // Update changes the resources of a live container and records them in its state.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -20,6 +21,8 @@ type Container struct {
 	dir   string // root/id
 	state *State
 	lock  *os.File
+	// initState is the init's state letter (/proc/<pid>/stat) at the last alive.
+	initState byte
 }
 
 // ID returns the container ID.
@@ -115,7 +118,8 @@ func (c *Container) alive() bool {
 	if c.state.Pid <= 0 {
 		return false
 	}
-	st, err := processStartTime(c.state.Pid)
+	st, state, err := processStat(c.state.Pid)
+	c.initState = state
 	return err == nil && st == c.state.StartTime
 }
 
@@ -124,16 +128,36 @@ func (c *Container) Status() Status {
 	if !c.alive() {
 		return Stopped
 	}
+	// A created container can be paused too (as in runc): frozen is asked first, or it
+	// would read as created, which can be neither resumed nor killed.
+	if c.mayBeFrozen() {
+		if m, err := c.cgroupManager(); err == nil {
+			if paused, err := m.Paused(); err == nil && paused {
+				return Paused
+			}
+		}
+	}
 	if _, err := os.Lstat(filepath.Join(c.dir, fifoName)); err == nil {
 		return Created
 	}
-	if m, err := c.cgroupManager(); err == nil {
-		if paused, err := m.Paused(); err == nil && paused {
-			return Paused
-		}
-	}
 	return Running
 }
+
+// mayBeFrozen reports whether the container's cgroup must be asked if it is frozen, from
+// the init's state letter that alive read. The v1 freezer (any host that is not pure v2)
+// holds a frozen task in an uninterruptible sleep, 'D': an init in any other state is not
+// frozen, and list and state spare reading the cgroup state and the freezer's file for each
+// container. The v2 freezer leaves frozen tasks in an ordinary sleep, so there it always
+// asks.
+func (c *Container) mayBeFrozen() bool {
+	return c.initState == 'D' || hostUnified()
+}
+
+// hostUnified reports, once per process, whether /sys/fs/cgroup is a cgroup2 mount.
+var hostUnified = sync.OnceValue(func() bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/sys/fs/cgroup", &st) != nil || st.Type == unix.CGROUP2_SUPER_MAGIC
+})
 
 func (c *Container) cgroupManager() (cgroups.Manager, error) {
 	cg, err := c.state.cgroupState()

@@ -244,7 +244,7 @@ func decodeBriefState(data []byte) (*State, error) {
 // cgroupState returns s.Cgroup, decoding it first in a brief state.
 func (s *State) cgroupState() (cgroups.State, error) {
 	if s.cgroupRaw != nil {
-		if err := json.Unmarshal(s.cgroupRaw, &s.Cgroup); err != nil {
+		if err := quickjson.Unmarshal(s.cgroupRaw, &s.Cgroup); err != nil {
 			return cgroups.State{}, fmt.Errorf("state of container %q: cgroup: %w", s.ID, err)
 		}
 		s.cgroupRaw = nil
@@ -312,28 +312,41 @@ func readFileInto(path string, b []byte) ([]byte, error) {
 
 // processStartTime reads field 22 (starttime) of /proc/<pid>/stat.
 func processStartTime(pid int) (uint64, error) {
+	start, _, err := processStat(pid)
+	return start, err
+}
+
+// processStat reads the start time (field 22) and the state letter (field 3) of
+// /proc/<pid>/stat.
+func processStat(pid int) (start uint64, state byte, err error) {
 	var buf [512]byte // a stat line is about 300 bytes: no allocation (list reads one per container)
 	b, err := readFileInto("/proc/"+strconv.Itoa(pid)+"/stat", buf[:0])
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return parseStartTime(b, pid)
+	return parseStat(b, pid)
 }
 
 // parseStartTime returns field 22 (starttime) of a /proc/<pid>/stat line, or ESRCH for a
 // zombie or dead process.
 func parseStartTime(b []byte, pid int) (uint64, error) {
+	start, _, err := parseStat(b, pid)
+	return start, err
+}
+
+// parseStat is parseStartTime that also returns the state letter (field 3).
+func parseStat(b []byte, pid int) (start uint64, state byte, err error) {
 	// The command name (field 2) may hold spaces and parentheses: fields start after the last ')'.
 	i := bytes.LastIndexByte(b, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+		return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
 	// Field n+3 is the n-th after the ')': the state is field 3, starttime field 22.
 	rest := b[i+1:]
 	for n := 0; ; n++ {
 		rest = bytes.TrimLeft(rest, " \t\n")
 		if len(rest) == 0 {
-			return 0, fmt.Errorf("parse /proc/%d/stat", pid)
+			return 0, 0, fmt.Errorf("parse /proc/%d/stat", pid)
 		}
 		end := bytes.IndexAny(rest, " \t\n")
 		if end < 0 {
@@ -343,10 +356,12 @@ func parseStartTime(b []byte, pid int) (uint64, error) {
 		switch n {
 		case 0:
 			if string(f) == "Z" || string(f) == "X" {
-				return 0, unix.ESRCH
+				return 0, 0, unix.ESRCH
 			}
+			state = f[0]
 		case 19:
-			return strconv.ParseUint(string(f), 10, 64)
+			start, err = strconv.ParseUint(string(f), 10, 64)
+			return start, state, err
 		}
 		rest = rest[end:]
 	}

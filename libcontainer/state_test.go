@@ -443,3 +443,13 @@ func TestExecState(t *testing.T) {
 		t.Error("saveState of an exec state: got nil, want an error")
 	}
 }
+
+// TestParseStatState: parseStat returns the state letter along with the start time.
+func TestParseStatState(t *testing.T) {
+	for _, state := range []string{"S", "D", "R", "I", "T"} {
+		start, got, err := parseStat([]byte(statLine("a) D (b", state, 77)), 42)
+		if err != nil || start != 77 || got != state[0] {
+			t.Errorf("state %s: got %d %q %v", state, start, got, err)
+		}
+	}
+}
