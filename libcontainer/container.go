@@ -145,12 +145,16 @@ func (c *Container) Status() Status {
 
 // mayBeFrozen reports whether the container's cgroup must be asked if it is frozen, from
 // the init's state letter that alive read. The v1 freezer (any host that is not pure v2)
-// holds a frozen task in an uninterruptible sleep, 'D': an init in any other state is not
-// frozen, and list and state spare reading the cgroup state and the freezer's file for each
-// container. The v2 freezer leaves frozen tasks in an ordinary sleep, so there it always
-// asks.
+// holds a frozen task in an uninterruptible sleep, 'D', and counts a stopped one ('T', 't')
+// as frozen where it stands: an init in any other state is not frozen, and list and state
+// spare reading the cgroup state and the freezer's file for each container. The v2 freezer
+// leaves frozen tasks in an ordinary sleep, so there it always asks.
 func (c *Container) mayBeFrozen() bool {
-	return c.initState == 'D' || hostUnified()
+	switch c.initState {
+	case 'D', 'T', 't':
+		return true
+	}
+	return hostUnified()
 }
 
 // hostUnified reports, once per process, whether /sys/fs/cgroup is a cgroup2 mount.
