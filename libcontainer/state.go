@@ -201,13 +201,9 @@ func loadBriefState(dir string) (*State, error) {
 	// are copies): list, which reads one per container, reuses the buffers.
 	buf := briefBufs.Get().(*[]byte)
 	defer briefBufs.Put(buf)
-	path := filepath.Join(dir, stateFile)
-	data, err := readFileInto(path, (*buf)[:0])
+	data, path, err := readStateFile(dir, (*buf)[:0])
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, ErrNotExist
-		}
-		return nil, fmt.Errorf("read state: %w", err)
+		return nil, err
 	}
 	*buf = data
 	s, err := decodeBriefState(data)
@@ -253,7 +249,7 @@ func (s *State) cgroupState() (cgroups.State, error) {
 }
 
 func readState(dir string, v any) error {
-	data, path, err := readStateFile(dir)
+	data, path, err := readStateFile(dir, make([]byte, 0, 4096))
 	if err != nil {
 		return err
 	}
@@ -263,9 +259,10 @@ func readState(dir string, v any) error {
 	return nil
 }
 
-func readStateFile(dir string) (data []byte, path string, err error) {
+// readStateFile reads dir's state.json, appending to buf.
+func readStateFile(dir string, buf []byte) (data []byte, path string, err error) {
 	path = filepath.Join(dir, stateFile)
-	data, err = readFile(path, 4096)
+	data, err = readFileInto(path, buf)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, path, ErrNotExist
@@ -275,17 +272,12 @@ func readStateFile(dir string) (data []byte, path string, err error) {
 	return data, path, nil
 }
 
-// readFile is os.ReadFile in three system calls (open, read until EOF, close): an *os.File
-// costs five more (non-blocking mode and a netpoller registration that fails for a regular
-// file), which list pays twice per container.
-func readFile(path string, size int) ([]byte, error) {
-	return readFileInto(path, make([]byte, 0, size))
-}
-
 // briefBufs holds the read buffers of loadBriefState.
 var briefBufs = sync.Pool{New: func() any { b := make([]byte, 0, 8192); return &b }}
 
-// readFileInto is readFile appending to b.
+// readFileInto is os.ReadFile appending to b, in three system calls (open, read until EOF,
+// close): an *os.File costs five more (non-blocking mode and a netpoller registration that
+// fails for a regular file), which list pays twice per container.
 func readFileInto(path string, b []byte) ([]byte, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {

@@ -247,7 +247,7 @@ func TestBriefState(t *testing.T) {
 	}
 }
 
-func TestReadFile(t *testing.T) {
+func TestReadFileInto(t *testing.T) {
 	dir := t.TempDir()
 	for _, n := range []int{0, 1, 511, 512, 513, 4096, 100000} {
 		want := []byte(strings.Repeat("x", n))
@@ -255,13 +255,14 @@ func TestReadFile(t *testing.T) {
 		if err := os.WriteFile(p, want, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		got, err := readFile(p, 512)
-		if err != nil || string(got) != string(want) {
-			t.Errorf("readFile of %d bytes: got %d bytes, %v", n, len(got), err)
+		// Appended to what the buffer holds, whatever its capacity.
+		got, err := readFileInto(p, append(make([]byte, 0, 512), "head:"...))
+		if err != nil || string(got) != "head:"+string(want) {
+			t.Errorf("readFileInto of %d bytes: got %d bytes, %v", n, len(got), err)
 		}
 	}
-	if _, err := readFile(filepath.Join(dir, "missing"), 512); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("readFile of a missing file: got %v, want ErrNotExist", err)
+	if _, err := readFileInto(filepath.Join(dir, "missing"), nil); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("readFileInto of a missing file: got %v, want ErrNotExist", err)
 	}
 }
 
